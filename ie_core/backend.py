@@ -1,0 +1,183 @@
+"""The public backend API: what a device package implements and may import from ie_core.
+
+A device is a :class:`Backend` subclass. ``compile()`` turns a shape-inferred
+:class:`~ie_core.graph.Graph` into a :class:`CompiledModel`, which creates
+:class:`BackendRequest` objects that run inferences. A backend that has no
+kernel of its own for an op runs the core's numpy reference through
+:func:`reference_kernel`; :class:`GraphExecutor` runs a graph from per-node
+kernels. Backends are found through the ``ie_core.backends`` entry-point
+group (see :mod:`ie_core.hookspecs`).
+"""
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Callable, NamedTuple
+
+from .errors import ConfigError, NotSupportedError
+from .execution import GraphExecutor, Kernel, PerfCount, reference_kernel
+from .graph import Graph, Node, Output, output_name
+from .hookspecs import hookimpl
+from .ops import OpContext, get_op, registered_ops
+
+__all__ = [
+    "Backend",
+    "BackendRequest",
+    "CompiledModel",
+    "ConfigOption",
+    "ExecutorModel",
+    "ExecutorRequest",
+    "Graph",
+    "GraphExecutor",
+    "Kernel",
+    "Node",
+    "OpContext",
+    "Output",
+    "PerfCount",
+    "get_op",
+    "hookimpl",
+    "output_name",
+    "reference_kernel",
+    "registered_ops",
+    "yes_no",
+]
+
+
+class ConfigOption(NamedTuple):
+    """A configuration key a backend accepts: its default, a value check and a one-line doc."""
+
+    default: str
+    check: Callable[[str], bool]
+    doc: str
+    expected: str = ""
+
+
+def yes_no(doc, default="NO"):
+    """A YES/NO configuration option."""
+    return ConfigOption(default, lambda v: v in ("YES", "NO"), doc, "YES/NO")
+
+
+class Backend(ABC):
+    """A device. Subclasses set ``device_name``, ``version`` and ``description`` and implement :meth:`compile`.
+
+    ``target`` is the part of the device string after ``:`` (e.g. ``"FPGA,CPU"``
+    in ``"HETERO:FPGA,CPU"``); ``registry`` is the :class:`~ie_core.plugins.DeviceRegistry`
+    that created the backend, for devices that delegate to other devices.
+    """
+
+    device_name = ""
+    version = "0.0.0"
+    description = ""
+    config_options = {
+        "PERF_COUNT": yes_no("measure per-layer times for get_perf_counts()"),
+    }
+
+    def __init__(self, target="", registry=None):
+        self.target = target
+        self.registry = registry
+        self.config = {k: opt.default for k, opt in self.config_options.items()}
+
+    def validate_config(self, config):
+        """``config`` merged over the current settings; raises ConfigError for unknown keys or bad values."""
+        merged = dict(self.config)
+        for key, value in (config or {}).items():
+            option = self.config_options.get(key)
+            if option is None:
+                raise ConfigError(
+                    f"[NOT_FOUND] Unsupported property {key} by {self.device_name} plugin; "
+                    f"supported keys: {', '.join(sorted(self.config_options))}"
+                )
+            value = str(value)
+            if not option.check(value):
+                raise ConfigError(
+                    f"Wrong value {value!r} for property key {key}. Expected {option.expected or option.doc}"
+                )
+            merged[key] = value
+        return merged
+
+    def set_config(self, config):
+        """Validate and apply configuration keys."""
+        self.config = self.validate_config(config)
+
+    def query(self, graph):
+        """Names of the layers of ``graph`` this device can run (default: every layer with an op)."""
+        return {n.name for n in graph.nodes}
+
+    @abstractmethod
+    def compile(self, graph, config):
+        """Compile a shape-inferred private copy of the network for this device; returns a CompiledModel."""
+
+    def add_extension(self, path):
+        """Load a library of custom kernels (``IEPlugin.add_cpu_extension``)."""
+        raise NotSupportedError(f"add_cpu_extension is not supported by the {self.device_name} device")
+
+    def set_initial_affinity(self, network):
+        """Assign each layer of an IENetwork to a device (``IEPlugin.set_initial_affinity``)."""
+        raise NotSupportedError(
+            f"set_initial_affinity method applicable only for HETERO device, not {self.device_name}"
+        )
+
+
+class CompiledModel(ABC):
+    """A network compiled for one device, ready to create inference requests."""
+
+    @abstractmethod
+    def create_request(self):
+        """A new :class:`BackendRequest` with its own working memory."""
+
+
+class BackendRequest(ABC):
+    """One inference request's state on a device."""
+
+    @abstractmethod
+    def infer(self, inputs):
+        """Run one inference on ``inputs`` (name -> array of the network's shape and dtype).
+
+        Returns name -> array for every network output. The caller copies what it
+        keeps, so the arrays may be buffers the request reuses.
+        """
+
+    def perf_counts(self):
+        """``get_perf_counts()`` of the last inference: layer name -> dict with status,
+        exec_type, layer_type, real_time and cpu_time (µs)."""
+        return {}
+
+    def start(self, inputs, on_done):
+        """Begin an inference without blocking; call ``on_done(outputs, error)`` when it ends.
+
+        The default runs :meth:`infer` on a worker thread. A device with its own
+        queues (e.g. OpenCL) overrides this.
+        """
+
+        def work():
+            try:
+                outputs = self.infer(inputs)
+            except BaseException as exc:  # reported through wait()'s status
+                on_done(None, exc)
+            else:
+                on_done(outputs, None)
+
+        threading.Thread(target=work, daemon=True).start()
+
+
+class ExecutorModel(CompiledModel):
+    """A compiled model whose requests run one shared :class:`GraphExecutor`."""
+
+    def __init__(self, executor, config):
+        self.executor = executor
+        self.profile = config.get("PERF_COUNT") == "YES"
+
+    def create_request(self):
+        return ExecutorRequest(self)
+
+
+class ExecutorRequest(BackendRequest):
+    def __init__(self, model):
+        self.model = model
+        self.times = None
+
+    def infer(self, inputs):
+        outputs, self.times = self.model.executor.run(inputs, self.model.profile)
+        return outputs
+
+    def perf_counts(self):
+        return self.model.executor.perf_counts(self.times)

@@ -1,0 +1,146 @@
+"""Running a graph: a kernel per node, executed in topological order, with per-layer timing."""
+
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .errors import IEError, InferenceError
+from .graph import SOURCE_TYPES, output_name
+
+
+class Kernel(NamedTuple):
+    """A compiled node: ``run(*inputs)`` returns one array or a list with one per output port."""
+
+    run: Callable
+    exec_type: str
+
+
+def reference_kernel(node):
+    """A :class:`Kernel` running ``node`` with its op's numpy reference implementation."""
+    ctx = node.context()
+    compute = node.op.impl.compute
+    return Kernel(lambda *xs: compute(ctx, *xs), "ref_numpy")
+
+
+class PerfCount(NamedTuple):
+    """One layer's entry of ``get_perf_counts()``."""
+
+    status: str
+    exec_type: str
+    layer_type: str
+    real_time: int
+    cpu_time: int
+
+    def as_dict(self):
+        return self._asdict()
+
+
+class _Step(NamedTuple):
+    node: object
+    run: Callable
+    exec_type: str
+    args: tuple
+    outs: tuple
+    release: tuple
+
+
+class GraphExecutor:
+    """Executes a shape-inferred graph with one :class:`Kernel` per non-constant node.
+
+    Nodes whose outputs were all folded to constants at load time do not run.
+    Tensors live in numbered slots and are dropped after their last reader, so
+    peak memory follows the graph's live set. ``run`` keeps no state between
+    calls: one executor serves any number of concurrent requests.
+    """
+
+    def __init__(self, graph, kernel_for):
+        self.graph = graph
+        slot_of, constants = {}, []
+        for n in graph.nodes:
+            for i in range(n.num_outputs):
+                slot_of[(n, i)] = len(slot_of)
+                if n.values[i] is not None:
+                    constants.append((slot_of[(n, i)], n.values[i]))
+        self.num_slots = len(slot_of)
+        self.constants = constants
+        self.input_slots = {p.name: slot_of[(p, 0)] for p in graph.parameters}
+        self.output_slots = {}
+        for r in graph.results:
+            src = r.inputs[0]
+            self.output_slots.setdefault(output_name(src), slot_of[(src.node, src.index)])
+        keep = set(self.output_slots.values()) | {s for s, _ in constants}
+        last_use = {}
+        runnable = [n for n in graph.nodes if n.type not in SOURCE_TYPES + ("Result",) and not n.is_constant()]
+        for pos, n in enumerate(runnable):
+            for src in n.inputs:
+                last_use[slot_of[(src.node, src.index)]] = pos
+        steps = []
+        for pos, n in enumerate(runnable):
+            kernel = kernel_for(n)
+            args = tuple(slot_of[(s.node, s.index)] for s in n.inputs)
+            release = tuple(s for s in set(args) if last_use.get(s) == pos and s not in keep)
+            outs = tuple(slot_of[(n, i)] for i in range(n.num_outputs))
+            steps.append(_Step(n, kernel.run, kernel.exec_type, args, outs, release))
+        self.steps = steps
+        self.static_counts = self._static_counts()
+
+    def _static_counts(self):
+        counts = {}
+        running = {s.node for s in self.steps}
+        for n in self.graph.nodes:
+            if n.type == "Result":
+                continue
+            if n in running:
+                status, exec_type = "NOT_RUN", next(s.exec_type for s in self.steps if s.node is n)
+            elif n.type in SOURCE_TYPES:
+                status, exec_type = "NOT_RUN", "unknown"
+            else:
+                status, exec_type = "OPTIMIZED_OUT", "constant_folded"
+            counts[n.name] = PerfCount(status, exec_type, n.type, 0, 0)
+        return counts
+
+    def run(self, inputs, profile=False):
+        """Run with ``inputs`` (name -> array); returns (outputs dict, per-layer times or None)."""
+        slots = [None] * self.num_slots
+        for s, v in self.constants:
+            slots[s] = v
+        for name, s in self.input_slots.items():
+            slots[s] = inputs[name]
+        times = {} if profile else None
+        for step in self.steps:
+            args = [slots[a] for a in step.args]
+            if profile:
+                t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+            try:
+                result = step.run(*args)
+            except IEError:
+                raise
+            except Exception as exc:
+                raise InferenceError(
+                    f"layer '{step.node.name}' ({step.node.type}, {step.exec_type}) failed: {exc}"
+                ) from exc
+            if profile:
+                times[step.node.name] = (
+                    (time.perf_counter_ns() - t0) // 1000,
+                    (time.thread_time_ns() - c0) // 1000,
+                )
+            if len(step.outs) == 1 and not isinstance(result, (list, tuple)):
+                slots[step.outs[0]] = result
+            else:
+                for s, r in zip(step.outs, result):
+                    slots[s] = r
+            for s in step.release:
+                slots[s] = None
+        outputs = {name: np.asarray(slots[s]) for name, s in self.output_slots.items()}
+        return outputs, times
+
+    def perf_counts(self, times):
+        """``get_perf_counts()`` entries for every layer, given the times of the last profiled run."""
+        counts = {}
+        for name, pc in self.static_counts.items():
+            if times is not None and name in times:
+                real, cpu = times[name]
+                pc = pc._replace(status="EXECUTED", real_time=int(real), cpu_time=int(cpu))
+            counts[name] = pc.as_dict()
+        return counts

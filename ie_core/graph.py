@@ -1,0 +1,199 @@
+"""The network graph: nodes in topological order, static shape inference and constant values."""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import GraphError, IEError, ShapeInferenceError, UnsupportedOpError
+from .ops import get_op
+from .ops.registry import Attrs, OpContext
+
+SOURCE_TYPES = ("Parameter", "Const")
+
+
+class Output(NamedTuple):
+    """Output port ``index`` of ``node``: the value an edge carries."""
+
+    node: "Node"
+    index: int
+
+
+class Node:
+    """One layer: its op type and version, ``<data>`` attributes, inputs and output ports.
+
+    ``output_shapes``/``output_dtypes`` hold one entry per output port; ``values``
+    holds the port's constant value where shape inference could compute one
+    (Const layers, ShapeOf results, anything computed only from those).
+    """
+
+    def __init__(self, id, name, type, version, attrs, inputs, num_outputs, value=None):
+        self.id = id
+        self.name = name
+        self.type = type
+        self.version = version
+        self.attrs = dict(attrs)
+        self.inputs = list(inputs)
+        self.output_shapes = [None] * num_outputs
+        self.output_dtypes = [None] * num_outputs
+        self.output_names = [set() for _ in range(num_outputs)]
+        self.values = [None] * num_outputs
+        if value is not None:
+            self.values[0] = value
+        self.op = None
+        self.op_version = None
+        self.rt_info = {}
+
+    def __repr__(self):
+        return f"<Node {self.name!r} {self.type}>"
+
+    @property
+    def num_outputs(self):
+        return len(self.output_shapes)
+
+    def output(self, index=0):
+        return Output(self, index)
+
+    def context(self):
+        """The :class:`OpContext` the node's op sees with the current input shapes and values."""
+        return OpContext(
+            self.name,
+            self.type,
+            self.op_version,
+            Attrs(self.attrs, self.name),
+            [src.node.output_shapes[src.index] for src in self.inputs],
+            [src.node.output_dtypes[src.index] for src in self.inputs],
+            [src.node.values[src.index] for src in self.inputs],
+        )
+
+    def is_constant(self):
+        return all(v is not None for v in self.values)
+
+
+class Graph:
+    """A network: its nodes in topological order plus its Parameter and Result nodes."""
+
+    def __init__(self, name, nodes):
+        self.name = name
+        self.nodes = topological_order(nodes)
+        self.parameters = [n for n in self.nodes if n.type == "Parameter"]
+        self.results = [n for n in self.nodes if n.type == "Result"]
+
+    def node(self, name):
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+    def consumers(self):
+        """Map from each :class:`Output` to the list of (node, input index) that read it."""
+        users = {}
+        for n in self.nodes:
+            for i, src in enumerate(n.inputs):
+                users.setdefault(src, []).append((n, i))
+        return users
+
+    def resolve_ops(self):
+        """Attach each node's op definition; raises UnsupportedOpError naming the layer."""
+        for n in self.nodes:
+            if n.type in SOURCE_TYPES or n.type == "Result":
+                continue
+            opdef = get_op(n.type)
+            if opdef is None:
+                raise UnsupportedOpError(
+                    f"layer '{n.name}' (id {n.id}): unsupported operation type '{n.type}' (version {n.version})"
+                )
+            n.op = opdef
+            n.op_version = opdef.version_for(n.version)
+
+    def is_static(self):
+        return all(all(d >= 0 for d in p.output_shapes[0]) for p in self.parameters)
+
+    def infer_shapes(self):
+        """Infer every port's shape and dtype from the Parameters' shapes, folding constants on the way."""
+        if not self.is_static():
+            dynamic = [p.name for p in self.parameters if any(d < 0 for d in p.output_shapes[0])]
+            raise ShapeInferenceError(
+                f"network '{self.name}': inputs {dynamic} have dynamic dimensions; "
+                "give them static shapes with IENetwork.reshape() or batch_size first"
+            )
+        for n in self.nodes:
+            if n.type in SOURCE_TYPES or n.type == "Result":
+                continue
+            ctx = n.context()
+            try:
+                specs = n.op.impl.infer(ctx)
+            except IEError:
+                raise
+            except Exception as exc:
+                raise ShapeInferenceError(
+                    f"layer '{n.name}' ({n.type}): shape inference failed for input shapes "
+                    f"{ctx.input_shapes}: {exc}"
+                ) from exc
+            if len(specs) != n.num_outputs:
+                raise ShapeInferenceError(
+                    f"layer '{n.name}' ({n.type}): the model declares {n.num_outputs} outputs, "
+                    f"the op produces {len(specs)}"
+                )
+            for i, (shape, dtype) in enumerate(specs):
+                n.output_shapes[i] = tuple(int(d) for d in shape)
+                n.output_dtypes[i] = np.dtype(dtype)
+            n.values = _fold(n, ctx)
+
+    def copy(self):
+        """An independent copy of the graph structure (constant arrays are shared)."""
+        mapping = {}
+        for n in self.nodes:
+            c = Node(n.id, n.name, n.type, n.version, n.attrs, [], n.num_outputs)
+            c.inputs = [Output(mapping[s.node], s.index) for s in n.inputs]
+            c.output_shapes = list(n.output_shapes)
+            c.output_dtypes = list(n.output_dtypes)
+            c.output_names = [set(s) for s in n.output_names]
+            c.values = list(n.values)
+            c.op, c.op_version, c.rt_info = n.op, n.op_version, dict(n.rt_info)
+            mapping[n] = c
+        return Graph(self.name, [mapping[n] for n in self.nodes])
+
+
+def _fold(node, ctx):
+    """Constant values of ``node``'s outputs where they can be computed at load time."""
+    if node.type == "ShapeOf":
+        return [np.array(ctx.input_shapes[0], dtype=node.output_dtypes[0])]
+    if node.inputs and all(v is not None for v in ctx.input_values):
+        outs = node.op.impl.compute(ctx, *ctx.input_values)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        return [np.asarray(o, dtype=node.output_dtypes[i]) for i, o in enumerate(outs)]
+    return [None] * node.num_outputs
+
+
+def topological_order(nodes):
+    """``nodes`` sorted so that producers come first (stable); raises GraphError on a cycle."""
+    order, state = [], {}
+    index = {n: i for i, n in enumerate(nodes)}
+    for root in nodes:
+        if root in state:
+            continue
+        stack = [(root, iter(root.inputs))]
+        state[root] = "open"
+        while stack:
+            node, it = stack[-1]
+            src = next(it, None)
+            if src is None:
+                stack.pop()
+                state[node] = "done"
+                order.append(node)
+                continue
+            dep = src.node
+            if dep not in index:
+                raise GraphError(f"layer '{node.name}' reads from layer '{dep.name}', which is not in the network")
+            if state.get(dep) == "open":
+                cycle = [n.name for n, _ in stack[[n for n, _ in stack].index(dep):]]
+                raise GraphError(f"the network has a cycle through layers {cycle}")
+            if dep not in state:
+                state[dep] = "open"
+                stack.append((dep, iter(dep.inputs)))
+    return order
+
+
+def output_name(src):
+    """The Inference Engine name of the tensor ``src``: its layer's name, ``layer.N`` for a layer with several outputs."""
+    return src.node.name if src.node.num_outputs == 1 else f"{src.node.name}.{src.index}"

@@ -1,0 +1,230 @@
+"""Reading IR v10/v11 (.xml + .bin) as written by OpenVINO's tools into a validated Graph."""
+
+import os
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from ..errors import GraphError, IRError, ModelFileNotFoundError, ShapeInferenceError, WeightsError
+from ..graph import Graph, Node, Output
+from ..types import STORAGE_SIZE, bf16_to_f32, canonical_element_type, to_dtype
+
+SUPPORTED_VERSIONS = ("10", "11")
+LEGACY_VERSIONS = ("1", "2", "3", "4", "5", "6", "7")
+
+
+def read_network(model, weights):
+    """Read the IR at ``model`` (.xml path) and ``weights`` (.bin path); returns a shape-checked Graph."""
+    for kind, path in (("model", model), ("weights", weights)):
+        if not os.path.isfile(path):
+            raise ModelFileNotFoundError(f"Path to the {kind} {path} doesn't exists or it's a directory")
+    try:
+        root = ET.parse(model).getroot()
+    except ET.ParseError as exc:
+        raise IRError(f"{model}: malformed XML: {exc}") from None
+    if root.tag != "net":
+        raise IRError(f"{model}: the root element is <{root.tag}>, expected <net>")
+    version = root.get("version")
+    if version in LEGACY_VERSIONS:
+        raise IRError(f"{model}: IR version {version} (legacy Model Optimizer format) is not supported yet")
+    if version not in SUPPORTED_VERSIONS:
+        raise IRError(f"{model}: unknown IR version {version!r}; supported: {', '.join(SUPPORTED_VERSIONS)}")
+    with open(weights, "rb") as f:
+        blob = f.read()
+    return IRv10Reader(model, weights, blob).read(root)
+
+
+class IRv10Reader:
+    """Builds a Graph from the parsed ``<net>`` of an IR v10/v11 file and its weights."""
+
+    def __init__(self, xml_path, bin_path, blob):
+        self.xml_path = xml_path
+        self.bin_path = bin_path
+        self.blob = blob
+
+    def error(self, layer, message, kind=IRError):
+        where = f"layer '{layer.get('name')}' (id {layer.get('id')})" if layer is not None else "network"
+        return kind(f"{self.xml_path}: {where}: {message}")
+
+    def read(self, root):
+        layers_el = root.find("layers")
+        if layers_el is None:
+            raise IRError(f"{self.xml_path}: no <layers> element")
+        layers, nodes, ports = {}, {}, {}
+        for layer in layers_el.findall("layer"):
+            lid = layer.get("id")
+            for attr in ("id", "name", "type"):
+                if layer.get(attr) is None:
+                    raise self.error(layer, f"missing attribute '{attr}'")
+            if lid in layers:
+                raise self.error(layer, f"duplicate layer id {lid}")
+            layers[lid] = layer
+            nodes[lid], ports[lid] = self.make_node(layer)
+        self.connect(root, layers, nodes, ports)
+        graph = Graph(root.get("name", ""), list(nodes.values()))
+        if not graph.parameters and not any(n.type == "Const" for n in graph.nodes):
+            raise IRError(f"{self.xml_path}: the network has no Parameter layer")
+        if not graph.results:
+            raise IRError(f"{self.xml_path}: the network has no Result layer")
+        graph.resolve_ops()
+        if graph.is_static():
+            graph.infer_shapes()
+            self.check_declared_shapes(graph, layers, ports)
+        return graph
+
+    def make_node(self, layer):
+        """A Node for ``layer`` and the map of its port ids to ('in'|'out', index, declared dims)."""
+        data = layer.find("data")
+        attrs = dict(data.attrib) if data is not None else {}
+        port_map = {}
+        in_ports = layer.find("input")
+        out_ports = layer.find("output")
+        for direction, section in (("in", in_ports), ("out", out_ports)):
+            for index, port in enumerate(section.findall("port") if section is not None else []):
+                pid = port.get("id")
+                if pid is None or pid in port_map:
+                    raise self.error(layer, f"port without id or with a duplicate id {pid!r}")
+                port_map[pid] = (direction, index, self.port_dims(layer, port), port)
+        num_outputs = sum(1 for d, *_ in port_map.values() if d == "out")
+        ltype = layer.get("type")
+        value = self.const_value(layer, attrs) if ltype == "Const" else None
+        node = Node(layer.get("id"), layer.get("name"), ltype, layer.get("version", ""), attrs, [], num_outputs, value)
+        for direction, index, dims, port in port_map.values():
+            if direction == "out":
+                names = port.get("names")
+                if names:
+                    node.output_names[index] = set(_split_names(names))
+        if ltype == "Parameter":
+            et = canonical_element_type(attrs.get("element_type", ""))
+            if et is None:
+                raise self.error(layer, f"unknown element_type {attrs.get('element_type')!r}")
+            node.output_shapes[0] = _parse_shape(attrs.get("shape"), lambda m: self.error(layer, m))
+            node.output_dtypes[0] = to_dtype(et)
+        elif ltype == "Const":
+            node.output_shapes[0] = value.shape
+            node.output_dtypes[0] = value.dtype
+        if ltype in ("Parameter", "Const") and num_outputs != 1:
+            raise self.error(layer, f"a {ltype} layer must have exactly one output port")
+        return node, port_map
+
+    def port_dims(self, layer, port):
+        dims = []
+        for dim in port.findall("dim"):
+            dims.append(_parse_dim((dim.text or "").strip(), lambda m: self.error(layer, m)))
+        return tuple(dims)
+
+    def const_value(self, layer, attrs):
+        """The Const layer's value read from the .bin, after checking offset, size, shape and type."""
+        et = canonical_element_type(attrs.get("element_type", ""))
+        if et is None:
+            raise self.error(layer, f"unsupported element_type {attrs.get('element_type')!r} of a Const")
+        shape = _parse_shape(attrs.get("shape", ""), lambda m: self.error(layer, m))
+        if any(d < 0 for d in shape):
+            raise self.error(layer, f"a Const must have a static shape, got {attrs.get('shape')!r}")
+        try:
+            offset, size = int(attrs["offset"]), int(attrs["size"])
+        except (KeyError, ValueError):
+            raise self.error(layer, "a Const needs integer 'offset' and 'size' attributes") from None
+        count = int(np.prod(shape, dtype=np.int64))
+        if offset < 0 or size < 0:
+            raise self.error(layer, f"negative offset {offset} or size {size}", WeightsError)
+        if offset + size > len(self.blob):
+            raise self.error(
+                layer,
+                f"data at offset {offset} size {size} lies past the end of {self.bin_path} "
+                f"({len(self.blob)} bytes): the weights file is truncated or does not belong to this model",
+                WeightsError,
+            )
+        if size != count * STORAGE_SIZE[et]:
+            raise self.error(
+                layer,
+                f"size {size} does not match shape {list(shape)} of {et} ({count * STORAGE_SIZE[et]} bytes)",
+                WeightsError,
+            )
+        raw = self.blob[offset : offset + size]
+        if et == "bf16":
+            return bf16_to_f32(np.frombuffer(raw, dtype=np.uint16)).reshape(shape)
+        return np.frombuffer(raw, dtype=to_dtype(et)).reshape(shape)
+
+    def connect(self, root, layers, nodes, ports):
+        """Wire each input port to the output port its <edge> names; every input must be connected once."""
+        edges_el = root.find("edges")
+        inputs = {lid: {} for lid in layers}
+        for edge in edges_el.findall("edge") if edges_el is not None else []:
+            fl, fp, tl, tp = (edge.get(k) for k in ("from-layer", "from-port", "to-layer", "to-port"))
+            desc = f"edge {fl}:{fp} -> {tl}:{tp}"
+            if None in (fl, fp, tl, tp):
+                raise GraphError(f"{self.xml_path}: {desc} lacks one of from-layer/from-port/to-layer/to-port")
+            for lid, pid, want, role in ((fl, fp, "out", "source"), (tl, tp, "in", "target")):
+                if lid not in layers:
+                    raise GraphError(f"{self.xml_path}: {desc}: {role} layer id {lid} does not exist")
+                port = ports[lid].get(pid)
+                if port is None or port[0] != want:
+                    kind = "output" if want == "out" else "input"
+                    raise GraphError(
+                        f"{self.xml_path}: {desc}: layer '{layers[lid].get('name')}' has no {kind} port {pid}"
+                    )
+            to_index = ports[tl][tp][1]
+            if to_index in inputs[tl]:
+                raise GraphError(f"{self.xml_path}: {desc}: input port {tp} of layer '{layers[tl].get('name')}' is connected twice")
+            inputs[tl][to_index] = Output(nodes[fl], ports[fl][fp][1])
+        for lid, node in nodes.items():
+            n_in = sum(1 for d, *_ in ports[lid].values() if d == "in")
+            missing = [i for i in range(n_in) if i not in inputs[lid]]
+            if missing:
+                raise GraphError(
+                    f"{self.xml_path}: layer '{node.name}' (id {lid}): input port(s) {missing} have no edge connected"
+                )
+            node.inputs = [inputs[lid][i] for i in range(n_in)]
+
+    def check_declared_shapes(self, graph, layers, ports):
+        """Raise if an inferred output shape contradicts the static dims the IR declares."""
+        for n in graph.nodes:
+            for direction, index, dims, _ in ports[n.id].values():
+                if direction != "out" or n.type == "Const":
+                    continue
+                got = n.output_shapes[index]
+                if len(dims) != len(got) or any(d >= 0 and d != g for d, g in zip(dims, got)):
+                    raise self.error(
+                        layers[n.id],
+                        f"output {index} has shape {list(got)} by shape inference, the IR declares {list(dims)}",
+                        ShapeInferenceError,
+                    )
+
+
+def _split_names(text):
+    names, current, escaped = [], "", False
+    for ch in text:
+        if escaped:
+            current += ch
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            names.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    names.append(current.strip())
+    return [n for n in names if n]
+
+
+def _parse_dim(text, error):
+    if text in ("?", "-1") or ".." in text:
+        return -1
+    try:
+        value = int(text)
+    except ValueError:
+        raise error(f"invalid dimension {text!r}") from None
+    if value < -1:
+        raise error(f"invalid dimension {text!r}")
+    return value
+
+
+def _parse_shape(text, error):
+    if text is None:
+        raise error("missing 'shape' attribute")
+    text = text.strip().strip("[]")
+    if text == "":
+        return ()
+    return tuple(_parse_dim(part.strip(), error) for part in text.split(","))
