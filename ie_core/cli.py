@@ -119,7 +119,7 @@ def print_perf_counts(counts):
 def cmd_devices(args):
     devices = default_registry().devices()
     for name, info in devices.items():
-        print(f"{name:10} {info['version']:12} {info['plugin']:24} {info['description']}")
+        print(f"{name:10} {info['version']:12} {info['package']:20} {info['description']}")
     return 0
 
 

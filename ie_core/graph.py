@@ -9,6 +9,7 @@ from .ops import get_op
 from .ops.registry import Attrs, OpContext
 
 SOURCE_TYPES = ("Parameter", "Const")
+KNOWN_OPSETS = tuple(f"opset{i}" for i in range(1, 18))
 
 
 class Output(NamedTuple):
@@ -95,6 +96,11 @@ class Graph:
     def resolve_ops(self):
         """Attach each node's op definition; raises UnsupportedOpError naming the layer."""
         for n in self.nodes:
+            if n.version not in KNOWN_OPSETS:
+                raise UnsupportedOpError(
+                    f"layer '{n.name}' (id {n.id}, {n.type}): unknown version '{n.version}'; "
+                    f"known: {KNOWN_OPSETS[0]}..{KNOWN_OPSETS[-1]}"
+                )
             if n.type in SOURCE_TYPES or n.type == "Result":
                 continue
             opdef = get_op(n.type)

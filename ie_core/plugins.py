@@ -1,6 +1,5 @@
 """The device registry: a pluggy PluginManager that finds backends through entry points and plugin_dirs."""
 
-import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -35,7 +34,7 @@ class DeviceRegistry:
         if os.environ.get("IE_CORE_TRACE_HOOKS"):
             self.pm.trace.root.setwriter(lambda msg: sys.stderr.write(f"[ie_core hooks] {msg}"))
             self.pm.enable_tracing()
-        self.pm.register(reference, name="ie_core.reference")
+        self.pm.register(reference, name="ie-core (built in)")
         self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         self.plugin_dirs = [str(d) for d in plugin_dirs if d]
         for directory in self.plugin_dirs:
@@ -63,25 +62,27 @@ class DeviceRegistry:
             self.pm.register(module, name=module_name)
 
     def backends(self):
-        """Device name -> (Backend class, name of the plugin that provides it)."""
+        """Device name -> (Backend class, the distribution or module that provides it)."""
         if self._backends is None:
+            dists = {id(plugin): dist.metadata["name"] for plugin, dist in self.pm.list_plugin_distinfo()}
             found = {}
             for impl in self.pm.hook.ie_core_backends.get_hookimpls():
+                provider = dists.get(id(impl.plugin), impl.plugin_name)
                 for cls in impl.function() or ():
                     if cls.device_name in found and found[cls.device_name][0] is not cls:
                         raise DeviceNotFoundError(
                             f"device {cls.device_name} is provided twice: by {found[cls.device_name][1]} "
-                            f"and {impl.plugin_name}"
+                            f"and {provider}"
                         )
-                    found[cls.device_name] = (cls, impl.plugin_name)
+                    found[cls.device_name] = (cls, provider)
             self._backends = found
         return self._backends
 
     def devices(self):
         """Installed devices: name -> dict(version, description, plugin)."""
         return {
-            name: {"version": cls.version, "description": cls.description, "plugin": plugin}
-            for name, (cls, plugin) in sorted(self.backends().items())
+            name: {"version": cls.version, "description": cls.description, "package": provider}
+            for name, (cls, provider) in sorted(self.backends().items())
         }
 
     def create(self, device):
@@ -128,11 +129,3 @@ def registry_for(plugin_dirs):
 def available_devices():
     """Installed devices and their versions: name -> version string."""
     return {name: info["version"] for name, info in default_registry().devices().items()}
-
-
-def plugin_distributions():
-    """Distributions that register ``ie_core.backends`` entry points: entry-point name -> distribution name."""
-    return {
-        ep.name: (ep.dist.name if ep.dist else "?")
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    }

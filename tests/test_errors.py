@@ -240,3 +240,11 @@ def test_device_specific_methods_not_supported(ir):
         IEPlugin("REFERENCE").add_cpu_extension("/nonexistent/libext.so")
     with pytest.raises(errors.NotSupportedError, match="applicable only for HETERO"):
         IEPlugin("REFERENCE").set_initial_affinity(net)
+
+
+def test_unknown_version_attribute(ir):
+    xml_text, bin_bytes, tmp = ir
+    bad = xml_text.replace('type="ReLU" version="opset1"', 'type="ReLU" version="opset99"')
+    assert bad != xml_text
+    with pytest.raises(errors.UnsupportedOpError, match="unknown version 'opset99'"):
+        read(write(tmp, bad, bin_bytes))
