@@ -66,6 +66,16 @@ class Node:
             [src.node.values[src.index] for src in self.inputs],
         )
 
+    def clone(self, inputs):
+        """A copy of this node reading from ``inputs``."""
+        c = Node(self.id, self.name, self.type, self.version, self.attrs, inputs, self.num_outputs)
+        c.output_shapes = list(self.output_shapes)
+        c.output_dtypes = list(self.output_dtypes)
+        c.output_names = [set(s) for s in self.output_names]
+        c.values = list(self.values)
+        c.op, c.op_version, c.rt_info = self.op, self.op_version, dict(self.rt_info)
+        return c
+
     def is_constant(self):
         return all(v is not None for v in self.values)
 
@@ -149,15 +159,47 @@ class Graph:
         """An independent copy of the graph structure (constant arrays are shared)."""
         mapping = {}
         for n in self.nodes:
-            c = Node(n.id, n.name, n.type, n.version, n.attrs, [], n.num_outputs)
-            c.inputs = [Output(mapping[s.node], s.index) for s in n.inputs]
-            c.output_shapes = list(n.output_shapes)
-            c.output_dtypes = list(n.output_dtypes)
-            c.output_names = [set(s) for s in n.output_names]
-            c.values = list(n.values)
-            c.op, c.op_version, c.rt_info = n.op, n.op_version, dict(n.rt_info)
-            mapping[n] = c
+            mapping[n] = n.clone([Output(mapping[s.node], s.index) for s in n.inputs])
         return Graph(self.name, [mapping[n] for n in self.nodes])
+
+    def subgraph(self, names):
+        """The layers ``names`` as a network of their own, e.g. to run part of a network on another device.
+
+        Each tensor entering the part becomes a Parameter (a Const if its value is
+        known) named after the tensor, and each tensor the rest of the network (or a
+        network output) reads becomes a Result. Returns ``(graph, inputs, outputs)``:
+        ``inputs`` maps the new Parameters' names and ``outputs`` the part's output
+        names to the :class:`Output` of this graph they stand for.
+        """
+        chosen = [n for n in self.nodes if n.name in names and n.type not in ("Result", "Parameter")]
+        inside, mapping, sources, inputs = set(chosen), {}, {}, {}
+
+        def source(src):
+            if src.node in inside:
+                return Output(mapping[src.node], src.index)
+            key = output_name(src)
+            if key not in sources:
+                shape, dtype, value = (v[src.index] for v in (src.node.output_shapes, src.node.output_dtypes, src.node.values))
+                kind = "Parameter" if value is None else "Const"
+                node = Node(f"{kind}_{len(sources)}", key, kind, "opset1", {"shape": ",".join(map(str, shape))}, [], 1, value)
+                node.output_shapes[0], node.output_dtypes[0] = shape, dtype
+                sources[key] = node
+                if value is None:
+                    inputs[key] = src
+            return Output(sources[key], 0)
+
+        for n in chosen:
+            mapping[n] = n.clone([source(s) for s in n.inputs])
+        users, results, outputs = self.consumers(), [], {}
+        for n in chosen:
+            for i in range(n.num_outputs):
+                readers = users.get(Output(n, i), [])
+                if any(r not in inside for r, _ in readers):
+                    key = output_name(Output(n, i))
+                    results.append(Node(f"Result_{len(results)}", f"{key}/result", "Result", "opset1", {}, [Output(mapping[n], i)], 0))
+                    outputs[key] = Output(n, i)
+        part = Graph(f"{self.name}/part", list(sources.values()) + [mapping[n] for n in chosen] + results)
+        return part, inputs, outputs
 
 
 def _fold(node, ctx):
