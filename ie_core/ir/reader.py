@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import GraphError, IRError, ModelFileNotFoundError, ShapeInferenceError, WeightsError
 from ..graph import Graph, Node, Output
-from ..types import STORAGE_SIZE, bf16_to_f32, canonical_element_type, to_dtype
+from ..types import canonical_element_type, decode, storage_bytes, to_dtype
 
 SUPPORTED_VERSIONS = ("10", "11")
 LEGACY_VERSIONS = ("1", "2", "3", "4", "5", "6", "7")
@@ -135,16 +135,13 @@ class IRv10Reader:
                 f"({len(self.blob)} bytes): the weights file is truncated or does not belong to this model",
                 WeightsError,
             )
-        if size != count * STORAGE_SIZE[et]:
+        if size != storage_bytes(et, count):
             raise self.error(
                 layer,
-                f"size {size} does not match shape {list(shape)} of {et} ({count * STORAGE_SIZE[et]} bytes)",
+                f"size {size} does not match shape {list(shape)} of {et} ({storage_bytes(et, count)} bytes)",
                 WeightsError,
             )
-        raw = self.blob[offset : offset + size]
-        if et == "bf16":
-            return bf16_to_f32(np.frombuffer(raw, dtype=np.uint16)).reshape(shape)
-        return np.frombuffer(raw, dtype=to_dtype(et)).reshape(shape)
+        return decode(self.blob[offset : offset + size], et, shape)
 
     def connect(self, root, layers, nodes, ports):
         """Wire each input port to the output port its <edge> names; every input must be connected once."""
