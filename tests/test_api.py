@@ -257,3 +257,45 @@ def test_plugin_dirs(tmp_path, mlp, image):
     xml, binf = mlp
     res = plugin.load(IENetwork(xml, binf)).infer({"data": image})
     assert_close(res["prob"], openvino_infer(xml, {"data": image})[0])
+
+
+FAILING_PLUGIN = textwrap.dedent(
+    '''
+    from ie_core.backend import Backend, BackendRequest, CompiledModel, hookimpl
+    from ie_core.errors import InferenceError
+
+
+    class FailingRequest(BackendRequest):
+        def infer(self, inputs):
+            raise InferenceError("kernel exploded")
+
+
+    class FailingModel(CompiledModel):
+        def create_request(self):
+            return FailingRequest()
+
+
+    class FailingBackend(Backend):
+        device_name = "FAILDEV"
+        version = "0.0.1"
+
+        def compile(self, graph, config):
+            return FailingModel()
+
+
+    @hookimpl
+    def ie_core_backends():
+        return [FailingBackend]
+    '''
+)
+
+
+def test_failed_inference_status(tmp_path, mlp, image):
+    (tmp_path / "failing_device.py").write_text(FAILING_PLUGIN)
+    xml, binf = mlp
+    exec_net = IEPlugin("FAILDEV", plugin_dirs=str(tmp_path)).load(IENetwork(xml, binf))
+    request = exec_net.start_async(0, {"data": image})
+    assert request.wait() == StatusCode.GENERAL_ERROR == -1
+    assert "kernel exploded" in str(request.error)
+    with pytest.raises(ie_core.errors.InferenceError, match="kernel exploded"):
+        exec_net.infer({"data": image})
