@@ -135,6 +135,8 @@ class IRv10Reader:
                 f"({len(self.blob)} bytes): the weights file is truncated or does not belong to this model",
                 WeightsError,
             )
+        if count == 0:
+            return np.empty(shape, to_dtype(et))  # OpenVINO writes one placeholder byte for an empty Const
         if size != storage_bytes(et, count):
             raise self.error(
                 layer,
