@@ -264,7 +264,7 @@ class IEPlugin:
             )
         merged = self._backend.validate_config(config)
         graph = network._graph_for_load()
-        compiled = self._backend.compile(graph, merged)
+        compiled = self._backend.compile(graph, merged, int(num_requests))
         return ExecutableNetwork(compiled, graph, int(num_requests))
 
     def set_config(self, config):

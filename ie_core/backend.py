@@ -103,8 +103,12 @@ class Backend(ABC):
         return {n.name for n in graph.nodes}
 
     @abstractmethod
-    def compile(self, graph, config):
-        """Compile a shape-inferred private copy of the network for this device; returns a CompiledModel."""
+    def compile(self, graph, config, num_requests):
+        """Compile a shape-inferred private copy of the network for this device; returns a CompiledModel.
+
+        ``config`` is the validated configuration; ``num_requests`` is how many
+        requests the caller creates, whose inferences may run at the same time.
+        """
 
     def add_extension(self, path):
         """Load a library of custom kernels (``IEPlugin.add_cpu_extension``)."""
@@ -160,7 +164,10 @@ class BackendRequest(ABC):
 
 
 class ExecutorModel(CompiledModel):
-    """A compiled model whose requests run one shared :class:`GraphExecutor`."""
+    """A compiled model whose requests run one shared :class:`GraphExecutor`.
+
+    Subclasses override :meth:`run` to wrap an inference (e.g. limit how many run at once).
+    """
 
     def __init__(self, executor, config):
         self.executor = executor
@@ -169,14 +176,20 @@ class ExecutorModel(CompiledModel):
     def create_request(self):
         return ExecutorRequest(self)
 
+    def run(self, inputs):
+        """One inference: (outputs, per-layer times or None)."""
+        return self.executor.run(inputs, self.profile)
+
 
 class ExecutorRequest(BackendRequest):
+    """A request of an :class:`ExecutorModel`; keeps the layer times of its last inference."""
+
     def __init__(self, model):
         self.model = model
         self.times = None
 
     def infer(self, inputs):
-        outputs, self.times = self.model.executor.run(inputs, self.model.profile)
+        outputs, self.times = self.model.run(inputs)
         return outputs
 
     def perf_counts(self):

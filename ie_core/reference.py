@@ -12,7 +12,7 @@ class ReferenceBackend(Backend):
     version = __version__
     description = "numpy reference implementation of every op (slow, exact; the test oracle)"
 
-    def compile(self, graph, config):
+    def compile(self, graph, config, num_requests):
         return ExecutorModel(GraphExecutor(graph, reference_kernel), config)
 
 

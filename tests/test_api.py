@@ -237,7 +237,7 @@ PLUGIN_SOURCE = textwrap.dedent(
         version = "9.8.7"
         description = "toy device from a plugin directory"
 
-        def compile(self, graph, config):
+        def compile(self, graph, config, num_requests):
             return ExecutorModel(GraphExecutor(graph, reference_kernel), config)
 
 
@@ -279,7 +279,7 @@ FAILING_PLUGIN = textwrap.dedent(
         device_name = "FAILDEV"
         version = "0.0.1"
 
-        def compile(self, graph, config):
+        def compile(self, graph, config, num_requests):
             return FailingModel()
 
 

@@ -22,7 +22,7 @@ def test_network_split_across_devices(tmp_path):
 
     devices = [DEVICES[-1], DEVICES[0]]
     requests = [
-        default_registry().create(device).compile(part, {"PERF_COUNT": "NO"}).create_request()
+        default_registry().create(device).compile(part, {"PERF_COUNT": "NO"}, 1).create_request()
         for device, part in zip(devices, (part1, part2))
     ]
     data = np.random.default_rng(5).standard_normal((1, 64)).astype(np.float32)
