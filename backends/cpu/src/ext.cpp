@@ -1,0 +1,415 @@
+// ie_backend_cpu._ext: oneDNN primitives for the ie-core CPU backend.
+//
+// Each factory builds one oneDNN primitive for a node's static shapes (f32;
+// inputs and outputs are plain row-major arrays, a primitive that prefers
+// another layout gets reorders around it) and returns a `Primitive` whose
+// `run(inputs)` executes it.  A Primitive is immutable after construction, so
+// one instance serves any number of concurrent inference requests:
+//  * the scratchpad is user-managed and allocated per execution,
+//  * a stream is created per execution,
+//  * the GIL is released while oneDNN computes,
+//  * the OpenMP thread count of the executing thread is set per execution to
+//    the compiled model's CPU_THREADS_NUM (0 = the process default).
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace py = pybind11;
+using dnnl::algorithm;
+using dnnl::memory;
+using dims_t = memory::dims;
+using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+namespace {
+
+int g_default_threads = 1;
+// omp_get_max_threads() inside the calling thread's last execution: what oneDNN ran with.
+thread_local int t_last_threads = 0;
+
+dnnl::engine &cpu_engine() {
+    static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    return eng;
+}
+
+// Sets the calling thread's OpenMP thread count for the guard's lifetime.
+struct ThreadGuard {
+    int saved;
+    explicit ThreadGuard(int threads) : saved(omp_get_max_threads()) {
+        omp_set_num_threads(threads > 0 ? threads : g_default_threads);
+    }
+    ~ThreadGuard() { omp_set_num_threads(saved); }
+};
+
+dims_t dense_strides(const dims_t &dims) {
+    dims_t strides(dims.size(), 1);
+    for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
+        strides[i] = strides[i + 1] * std::max<memory::dim>(dims[i + 1], 1);
+    return strides;
+}
+
+memory::desc plain_md(const dims_t &dims) {
+    if (dims.empty()) return memory::desc({1}, memory::data_type::f32, dims_t{1});
+    return memory::desc(dims, memory::data_type::f32, dense_strides(dims));
+}
+
+memory::desc strided_md(const dims_t &dims, const dims_t &strides) {
+    return memory::desc(dims, memory::data_type::f32, strides);
+}
+
+dnnl::primitive_attr user_scratchpad_attr() {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+}
+
+algorithm algorithm_named(const std::string &name) {
+    static const std::unordered_map<std::string, algorithm> table = {
+        {"binary_add", algorithm::binary_add},
+        {"binary_sub", algorithm::binary_sub},
+        {"binary_mul", algorithm::binary_mul},
+        {"binary_div", algorithm::binary_div},
+        {"binary_max", algorithm::binary_max},
+        {"binary_min", algorithm::binary_min},
+        {"eltwise_relu", algorithm::eltwise_relu},
+        {"eltwise_logistic", algorithm::eltwise_logistic},
+        {"eltwise_tanh", algorithm::eltwise_tanh},
+        {"eltwise_clip", algorithm::eltwise_clip},
+        {"eltwise_elu", algorithm::eltwise_elu},
+        {"eltwise_exp", algorithm::eltwise_exp},
+        {"eltwise_log", algorithm::eltwise_log},
+        {"eltwise_sqrt", algorithm::eltwise_sqrt},
+        {"eltwise_abs", algorithm::eltwise_abs},
+        {"eltwise_gelu_erf", algorithm::eltwise_gelu_erf},
+        {"eltwise_gelu_tanh", algorithm::eltwise_gelu_tanh},
+        {"eltwise_swish", algorithm::eltwise_swish},
+        {"eltwise_hardswish", algorithm::eltwise_hardswish},
+        {"eltwise_hardsigmoid", algorithm::eltwise_hardsigmoid},
+        {"eltwise_soft_relu", algorithm::eltwise_soft_relu},
+        {"eltwise_mish", algorithm::eltwise_mish},
+        {"eltwise_linear", algorithm::eltwise_linear},
+        {"pooling_max", algorithm::pooling_max},
+        {"pooling_avg_include_padding", algorithm::pooling_avg_include_padding},
+        {"pooling_avg_exclude_padding", algorithm::pooling_avg_exclude_padding},
+    };
+    auto it = table.find(name);
+    if (it == table.end()) throw std::invalid_argument("unknown oneDNN algorithm " + name);
+    return it->second;
+}
+
+std::string dims_str(const std::vector<py::ssize_t> &d) {
+    std::ostringstream s;
+    s << "(";
+    for (size_t i = 0; i < d.size(); ++i) s << (i ? ", " : "") << d[i];
+    s << ")";
+    return s.str();
+}
+
+}  // namespace
+
+// A layout conversion run around a primitive (user plain layout <-> the primitive's own).
+struct Reorder {
+    bool on = false;
+    memory::desc to_md;       // the layout converted into
+    memory::desc scratch_md;
+    dnnl::primitive prim;
+
+    Reorder() = default;
+    Reorder(const memory::desc &from, const memory::desc &to) : on(true), to_md(to) {
+        auto &eng = cpu_engine();
+        dnnl::reorder::primitive_desc pd(eng, from, eng, to, user_scratchpad_attr());
+        prim = dnnl::reorder(pd);
+        scratch_md = pd.scratchpad_desc();
+    }
+
+    void execute(dnnl::stream &strm, const memory &from, const memory &to) const;
+};
+
+// Memory for a user-managed scratchpad, 64-byte aligned.
+struct Scratch {
+    std::unique_ptr<char[]> buf;
+    void *get(size_t size) {
+        buf.reset(new char[size + 64]);
+        return reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(buf.get()) + 63) & ~uintptr_t(63));
+    }
+};
+
+void Reorder::execute(dnnl::stream &strm, const memory &from, const memory &to) const {
+    std::unordered_map<int, memory> args{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    Scratch scratch;
+    if (size_t size = scratch_md.get_size())
+        args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch_md, cpu_engine(), scratch.get(size)));
+    prim.execute(strm, args);
+}
+
+// One oneDNN primitive with its runtime input slots, baked constant arguments and output.
+class Primitive {
+public:
+    dnnl::primitive prim;
+    std::vector<std::pair<int, memory::desc>> inputs;  // runtime inputs (user layout), in run() order
+    std::vector<Reorder> input_reorders;               // per input: into the primitive's layout, if needed
+    std::vector<std::pair<int, memory>> constants;     // arguments baked in at build time
+    memory::desc dst_md;                               // the primitive's output layout
+    memory::desc user_dst_md;                          // the returned array's (plain) layout
+    Reorder dst_reorder;                               // dst_md -> user_dst_md, if they differ
+    memory::desc scratch_md;
+    std::vector<py::ssize_t> out_shape;
+    std::string impl;
+    int threads = 0;
+
+    template <typename P, typename PD>
+    void init(const PD &pd, const dims_t &out_dims) {
+        prim = P(pd);
+        impl = pd.impl_info_str();
+        dst_md = user_dst_md = pd.dst_desc();
+        scratch_md = pd.scratchpad_desc();
+        out_shape.assign(out_dims.begin(), out_dims.end());
+    }
+
+    void add_input(int arg, const memory::desc &user_md, const memory::desc &prim_md) {
+        inputs.emplace_back(arg, user_md);
+        input_reorders.push_back(user_md == prim_md ? Reorder() : Reorder(user_md, prim_md));
+    }
+
+    void add_input(int arg, const memory::desc &md) { add_input(arg, md, md); }
+
+    void set_user_dst(const memory::desc &user_md) {
+        user_dst_md = user_md;
+        dst_reorder = user_md == dst_md ? Reorder() : Reorder(dst_md, user_md);
+    }
+
+    py::array run(const std::vector<py::array> &args) const {
+        if (args.size() != inputs.size()) {
+            std::ostringstream s;
+            s << "expected " << inputs.size() << " inputs, got " << args.size();
+            throw std::invalid_argument(s.str());
+        }
+        std::vector<farray> held;
+        held.reserve(args.size());
+        for (size_t i = 0; i < args.size(); ++i) {
+            held.push_back(farray::ensure(args[i]));
+            if (!held.back()) throw std::invalid_argument("input is not convertible to float32");
+            size_t want = inputs[i].second.get_size();
+            size_t have = static_cast<size_t>(held.back().size()) * sizeof(float);
+            if (want != have) {
+                std::ostringstream s;
+                s << "input " << i << " has " << held.back().size() << " elements, the primitive expects "
+                  << want / sizeof(float);
+                throw std::invalid_argument(s.str());
+            }
+        }
+        py::array_t<float> out(out_shape);
+        float *dst = out.mutable_data();
+        std::vector<const float *> srcs;
+        for (auto &a : held) srcs.push_back(a.data());
+        {
+            py::gil_scoped_release release;
+            ThreadGuard guard(threads);
+            t_last_threads = omp_get_max_threads();
+            auto &eng = cpu_engine();
+            dnnl::stream strm(eng);
+            std::unordered_map<int, memory> margs;
+            for (size_t i = 0; i < inputs.size(); ++i) {
+                memory user(inputs[i].second, eng, const_cast<float *>(srcs[i]));
+                const Reorder &r = input_reorders[i];
+                if (r.on) {
+                    memory inner(r.to_md, eng);
+                    r.execute(strm, user, inner);
+                    margs.emplace(inputs[i].first, inner);
+                } else {
+                    margs.emplace(inputs[i].first, user);
+                }
+            }
+            for (auto &c : constants) margs.emplace(c.first, c.second);
+            memory user_dst(user_dst_md, eng, dst);
+            memory inner_dst = dst_reorder.on ? memory(dst_md, eng) : user_dst;
+            margs.emplace(DNNL_ARG_DST, inner_dst);
+            Scratch scratch;
+            if (size_t size = scratch_md.get_size())
+                margs.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch_md, eng, scratch.get(size)));
+            prim.execute(strm, margs);
+            if (dst_reorder.on) dst_reorder.execute(strm, inner_dst, user_dst);
+            strm.wait();
+        }
+        return std::move(out);
+    }
+};
+
+namespace {
+
+// A copy of a constant array in the layout `want`, reordered from plain `dims`.
+memory constant_memory(const farray &value, const dims_t &dims, const memory::desc &want) {
+    auto &eng = cpu_engine();
+    memory::desc user_md = plain_md(dims);
+    if (static_cast<size_t>(value.size()) * sizeof(float) != user_md.get_size())
+        throw std::invalid_argument("constant has the wrong number of elements");
+    memory user(user_md, eng);
+    std::memcpy(user.get_data_handle(), value.data(), user_md.get_size());
+    if (want == user_md) return user;
+    memory out(want, eng);
+    dnnl::stream strm(eng);
+    dnnl::reorder(user, out).execute(strm, user, out);
+    strm.wait();
+    return out;
+}
+
+std::shared_ptr<Primitive> make_conv(const dims_t &src, const farray &weights, const dims_t &w_dims,
+                                     const dims_t &dst, const dims_t &strides, const dims_t &dilations,
+                                     const dims_t &pad_l, const dims_t &pad_r, int threads, bool blocked_layouts) {
+    ThreadGuard guard(threads);
+    auto &eng = cpu_engine();
+    auto any = [](const dims_t &d) { return memory::desc(d, memory::data_type::f32, memory::format_tag::any); };
+    // Activations: plain, or (blocked_layouts) whatever oneDNN prefers, reordered around the call.
+    memory::desc src_md = blocked_layouts ? any(src) : plain_md(src);
+    memory::desc dst_md = blocked_layouts ? any(dst) : plain_md(dst);
+    dnnl::convolution_forward::primitive_desc pd(eng, dnnl::prop_kind::forward_inference,
+                                                 algorithm::convolution_direct, src_md, any(w_dims), dst_md,
+                                                 strides, dilations, pad_l, pad_r, user_scratchpad_attr());
+    auto p = std::make_shared<Primitive>();
+    p->init<dnnl::convolution_forward>(pd, dst);
+    p->threads = threads;
+    p->add_input(DNNL_ARG_SRC, plain_md(src), pd.src_desc());
+    p->set_user_dst(plain_md(dst));
+    p->constants.emplace_back(DNNL_ARG_WEIGHTS, constant_memory(weights, w_dims, pd.weights_desc()));
+    return p;
+}
+
+std::shared_ptr<Primitive> make_pool(const std::string &alg, const dims_t &src, const dims_t &dst,
+                                     const dims_t &kernel, const dims_t &strides, const dims_t &dilations,
+                                     const dims_t &pad_l, const dims_t &pad_r, int threads) {
+    ThreadGuard guard(threads);
+    dnnl::pooling_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                             algorithm_named(alg), plain_md(src), plain_md(dst), strides,
+                                             kernel, dilations, pad_l, pad_r, user_scratchpad_attr());
+    auto p = std::make_shared<Primitive>();
+    p->init<dnnl::pooling_forward>(pd, dst);
+    p->threads = threads;
+    p->add_input(DNNL_ARG_SRC, plain_md(src));
+    return p;
+}
+
+std::shared_ptr<Primitive> make_matmul(const dims_t &a_dims, const dims_t &a_strides, const dims_t &b_dims,
+                                       const dims_t &b_strides, const dims_t &dst, const dims_t &out_shape,
+                                       int threads) {
+    ThreadGuard guard(threads);
+    memory::desc a = strided_md(a_dims, a_strides), b = strided_md(b_dims, b_strides);
+    dnnl::matmul::primitive_desc pd(cpu_engine(), a, b, plain_md(dst), user_scratchpad_attr());
+    auto p = std::make_shared<Primitive>();
+    p->init<dnnl::matmul>(pd, out_shape);
+    p->threads = threads;
+    p->add_input(DNNL_ARG_SRC, a);
+    p->add_input(DNNL_ARG_WEIGHTS, b);
+    return p;
+}
+
+std::shared_ptr<Primitive> make_binary(const std::string &alg, const dims_t &a, const dims_t &b,
+                                       const dims_t &dst, const dims_t &out_shape, int threads) {
+    ThreadGuard guard(threads);
+    dnnl::binary::primitive_desc pd(cpu_engine(), algorithm_named(alg), plain_md(a), plain_md(b), plain_md(dst),
+                                    user_scratchpad_attr());
+    auto p = std::make_shared<Primitive>();
+    p->init<dnnl::binary>(pd, out_shape);
+    p->threads = threads;
+    p->add_input(DNNL_ARG_SRC_0, plain_md(a));
+    p->add_input(DNNL_ARG_SRC_1, plain_md(b));
+    return p;
+}
+
+std::shared_ptr<Primitive> make_eltwise(const std::string &alg, const dims_t &dims, const dims_t &out_shape,
+                                        float alpha, float beta, int threads) {
+    ThreadGuard guard(threads);
+    dnnl::eltwise_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference, algorithm_named(alg),
+                                             plain_md(dims), plain_md(dims), alpha, beta, user_scratchpad_attr());
+    auto p = std::make_shared<Primitive>();
+    p->init<dnnl::eltwise_forward>(pd, out_shape);
+    p->threads = threads;
+    p->add_input(DNNL_ARG_SRC, plain_md(dims));
+    return p;
+}
+
+std::shared_ptr<Primitive> make_prelu(const dims_t &dims, const dims_t &w_dims, const dims_t &out_shape,
+                                      int threads) {
+    ThreadGuard guard(threads);
+    dnnl::prelu_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference, plain_md(dims),
+                                           plain_md(w_dims), plain_md(dims), user_scratchpad_attr());
+    auto p = std::make_shared<Primitive>();
+    p->init<dnnl::prelu_forward>(pd, out_shape);
+    p->threads = threads;
+    p->add_input(DNNL_ARG_SRC, plain_md(dims));
+    p->add_input(DNNL_ARG_WEIGHTS, plain_md(w_dims));
+    return p;
+}
+
+std::shared_ptr<Primitive> make_softmax(const dims_t &dims, int axis, const dims_t &out_shape, int threads) {
+    ThreadGuard guard(threads);
+    dnnl::softmax_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                             algorithm::softmax_accurate, plain_md(dims), plain_md(dims), axis,
+                                             user_scratchpad_attr());
+    auto p = std::make_shared<Primitive>();
+    p->init<dnnl::softmax_forward>(pd, out_shape);
+    p->threads = threads;
+    p->add_input(DNNL_ARG_SRC, plain_md(dims));
+    return p;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_ext, m) {
+    m.doc() = "oneDNN primitives for the ie-core CPU backend";
+    g_default_threads = omp_get_max_threads();
+
+    py::register_exception<dnnl::error>(m, "DnnlError", PyExc_RuntimeError);
+
+    py::class_<Primitive, std::shared_ptr<Primitive>>(m, "Primitive")
+        .def("run", &Primitive::run, py::arg("inputs"),
+             "Execute with the runtime inputs (float32 arrays); returns a new output array.")
+        .def_readonly("impl", &Primitive::impl)
+        .def_readonly("threads", &Primitive::threads)
+        .def_property_readonly("out_shape", [](const Primitive &p) { return p.out_shape; })
+        .def("__repr__", [](const Primitive &p) {
+            return "<Primitive " + p.impl + " -> " + dims_str(p.out_shape) + ">";
+        });
+
+    m.def("convolution", &make_conv, py::arg("src"), py::arg("weights"), py::arg("weights_dims"), py::arg("dst"),
+          py::arg("strides"), py::arg("dilations"), py::arg("pad_l"), py::arg("pad_r"), py::arg("threads") = 0, py::arg("blocked_layouts") = false);
+    m.def("pooling", &make_pool, py::arg("algorithm"), py::arg("src"), py::arg("dst"), py::arg("kernel"),
+          py::arg("strides"), py::arg("dilations"), py::arg("pad_l"), py::arg("pad_r"), py::arg("threads") = 0);
+    m.def("matmul", &make_matmul, py::arg("a_dims"), py::arg("a_strides"), py::arg("b_dims"), py::arg("b_strides"),
+          py::arg("dst"), py::arg("out_shape"), py::arg("threads") = 0);
+    m.def("binary", &make_binary, py::arg("algorithm"), py::arg("a"), py::arg("b"), py::arg("dst"),
+          py::arg("out_shape"), py::arg("threads") = 0);
+    m.def("eltwise", &make_eltwise, py::arg("algorithm"), py::arg("dims"), py::arg("out_shape"),
+          py::arg("alpha") = 0.f, py::arg("beta") = 0.f, py::arg("threads") = 0);
+    m.def("prelu", &make_prelu, py::arg("dims"), py::arg("weights_dims"), py::arg("out_shape"),
+          py::arg("threads") = 0);
+    m.def("softmax", &make_softmax, py::arg("dims"), py::arg("axis"), py::arg("out_shape"), py::arg("threads") = 0);
+
+    m.def("dnnl_version", []() {
+        const dnnl_version_t *v = dnnl_version();
+        std::ostringstream s;
+        s << v->major << "." << v->minor << "." << v->patch;
+        return s.str();
+    }, "oneDNN's version as major.minor.patch");
+    m.def("dnnl_hash", []() { return std::string(dnnl_version()->hash); }, "oneDNN's git hash");
+    m.def("omp_max_threads", []() { return omp_get_max_threads(); },
+          "omp_get_max_threads() of the calling thread (what oneDNN uses on it)");
+    m.def("last_threads", []() { return t_last_threads; },
+          "The OpenMP thread count the calling thread's last primitive execution ran with (0: none yet)");
+    m.def("default_threads", []() { return g_default_threads; },
+          "The OpenMP thread count at import time (OMP_NUM_THREADS or the number of cores)");
+}
