@@ -196,12 +196,12 @@ class IENetwork:
         for name, dims in input_shapes.items():
             params[name].output_shapes[0] = tuple(int(d) for d in dims)
         try:
-            if self._graph.is_static():
+            if self._graph.can_infer():
                 self._graph.infer_shapes()
         except Exception:
             for n, shape in old.items():
                 params[n].output_shapes[0] = shape
-            if self._graph.is_static():
+            if self._graph.can_infer():
                 self._graph.infer_shapes()
             raise
 
@@ -224,9 +224,13 @@ class IENetwork:
             raise LayerNotFoundError(f"Layer {name} not found in network")
         return [Output(node, int(port))]
 
-    def _graph_for_load(self):
-        """A private, shape-inferred copy of the graph with a Result for every added output."""
+    def _graph_for_load(self, extra_ops=None):
+        """A private, shape-inferred copy of the graph with a Result for every added output.
+
+        ``extra_ops`` are a device's custom ops (type -> OpDef) for layers the op set lacks.
+        """
         graph = self._graph.copy()
+        graph.resolve_ops(extra_ops)
         by_name = {n.name: n for n in graph.nodes}
         extra = []
         for i, src in enumerate(self._extra_outputs):
@@ -263,7 +267,7 @@ class IEPlugin:
                 f"Incorrect number of requests specified: {num_requests}. Expected positive integer number."
             )
         merged = self._backend.validate_config(config)
-        graph = network._graph_for_load()
+        graph = network._graph_for_load(self._backend.extension_ops())
         compiled = self._backend.compile(graph, merged, int(num_requests))
         return ExecutableNetwork(compiled, graph, int(num_requests))
 
@@ -272,7 +276,9 @@ class IEPlugin:
 
     def get_supported_layers(self, net):
         graph = net._graph.copy()
-        return {name for name in self._backend.query(graph) if name in net.layers}
+        graph.resolve_ops(self._backend.extension_ops())
+        unsupported = {n.name for n in graph.unsupported()}
+        return {name for name in self._backend.query(graph) if name in net.layers and name not in unsupported}
 
     def add_cpu_extension(self, extension_path):
         if "CPU" not in self._device.upper():

@@ -17,7 +17,7 @@ from .errors import ConfigError, NotSupportedError
 from .execution import GraphExecutor, Kernel, PerfCount, reference_kernel
 from .graph import Graph, Node, Output, output_name
 from .hookspecs import hookimpl
-from .ops import OpContext, get_op, registered_ops
+from .ops import OpContext, OpDef, get_op, registered_ops
 
 __all__ = [
     "Backend",
@@ -31,6 +31,7 @@ __all__ = [
     "Kernel",
     "Node",
     "OpContext",
+    "OpDef",
     "Output",
     "PerfCount",
     "get_op",
@@ -113,6 +114,14 @@ class Backend(ABC):
     def add_extension(self, path):
         """Load a library of custom kernels (``IEPlugin.add_cpu_extension``)."""
         raise NotSupportedError(f"add_cpu_extension is not supported by the {self.device_name} device")
+
+    def extension_ops(self):
+        """Custom ops loaded with :meth:`add_extension`: op type -> :class:`~ie_core.ops.OpDef`.
+
+        The core uses them, ahead of its own op set, for shape inference and as
+        the layers' reference kernels when it loads a network on this device.
+        """
+        return {}
 
     def set_initial_affinity(self, network):
         """Assign each layer of an IENetwork to a device (``IEPlugin.set_initial_affinity``)."""

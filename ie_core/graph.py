@@ -103,29 +103,51 @@ class Graph:
                 users.setdefault(src, []).append((n, i))
         return users
 
-    def resolve_ops(self):
-        """Attach each node's op definition; raises UnsupportedOpError naming the layer."""
+    def resolve_ops(self, extra_ops=None):
+        """Attach each node's op definition.
+
+        ``extra_ops`` (type -> OpDef, e.g. a device's custom-op extension) take
+        precedence over the built-in op set and accept any version string. A
+        node whose type neither knows stays unresolved (``op`` None) until
+        :meth:`infer_shapes` reports it; a standard op with an unknown opset
+        version raises UnsupportedOpError at once.
+        """
+        extra_ops = extra_ops or {}
         for n in self.nodes:
-            if n.version not in KNOWN_OPSETS:
+            if n.type in extra_ops:
+                n.op = extra_ops[n.type]
+                n.op_version = n.op.version_for(n.version)
+                continue
+            if n.version not in KNOWN_OPSETS and (n.type in SOURCE_TYPES + ("Result",) or get_op(n.type)):
                 raise UnsupportedOpError(
                     f"layer '{n.name}' (id {n.id}, {n.type}): unknown version '{n.version}'; "
                     f"known: {KNOWN_OPSETS[0]}..{KNOWN_OPSETS[-1]}"
                 )
             if n.type in SOURCE_TYPES or n.type == "Result":
                 continue
-            opdef = get_op(n.type)
-            if opdef is None:
-                raise UnsupportedOpError(
-                    f"layer '{n.name}' (id {n.id}): unsupported operation type '{n.type}' (version {n.version})"
-                )
-            n.op = opdef
-            n.op_version = opdef.version_for(n.version)
+            n.op = get_op(n.type)
+            n.op_version = n.op.version_for(n.version) if n.op else None
+
+    def unsupported(self):
+        """Nodes whose op type no op definition implements."""
+        return [n for n in self.nodes if n.op is None and n.type not in SOURCE_TYPES + ("Result",)]
+
+    def can_infer(self):
+        """True when every op is known and every input shape is static."""
+        return self.is_static() and not self.unsupported()
 
     def is_static(self):
         return all(all(d >= 0 for d in p.output_shapes[0]) for p in self.parameters)
 
     def infer_shapes(self):
         """Infer every port's shape and dtype from the Parameters' shapes, folding constants on the way."""
+        missing = self.unsupported()
+        if missing:
+            layers = ", ".join(f"'{n.name}' ({n.type}, version {n.version})" for n in missing[:5])
+            raise UnsupportedOpError(
+                f"network '{self.name}': unsupported operation type in layer(s) {layers}; "
+                "no built-in op or loaded extension implements it (see IEPlugin.add_cpu_extension)"
+            )
         if not self.is_static():
             dynamic = [p.name for p in self.parameters if any(d < 0 for d in p.output_shapes[0])]
             raise ShapeInferenceError(

@@ -69,10 +69,15 @@ def test_size_inconsistent_with_shape(ir):
 
 
 def test_unknown_op_type(ir):
+    """As in the original API, a layer of unknown type reads; loading it on a device fails."""
     xml_text, bin_bytes, tmp = ir
-    bad = xml_text.replace('type="ReLU"', 'type="FancyUnknownOp"')
-    with pytest.raises(errors.UnsupportedOpError, match="FancyUnknownOp") as exc:
-        read(write(tmp, bad, bin_bytes))
+    bad = xml_text.replace('type="ReLU" version="opset1"', 'type="FancyUnknownOp" version="extension"')
+    net = read(write(tmp, bad, bin_bytes))
+    layer = next(layer for layer in net.layers.values() if layer.type == "FancyUnknownOp")
+    plugin = IEPlugin("REFERENCE")
+    assert layer.name not in plugin.get_supported_layers(net)
+    with pytest.raises(errors.UnsupportedOpError, match="FancyUnknownOp.*add_cpu_extension") as exc:
+        plugin.load(net)
     assert isinstance(exc.value, RuntimeError)
 
 

@@ -67,7 +67,7 @@ class IRv10Reader:
         if not graph.results:
             raise IRError(f"{self.xml_path}: the network has no Result layer")
         graph.resolve_ops()
-        if graph.is_static():
+        if graph.can_infer():
             graph.infer_shapes()
             self.check_declared_shapes(graph, layers, ports)
         return graph
