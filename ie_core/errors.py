@@ -79,3 +79,7 @@ class InferenceError(IEError, RuntimeError):
 
 class ParamsTypeError(IEError, TypeError):
     """A layer parameter or affinity of the wrong type (keys and values must be strings)."""
+
+
+class ExtensionError(IEError, RuntimeError):
+    """A custom-op extension library cannot be loaded: missing file, loader error, missing entry point, ABI mismatch."""
