@@ -18,10 +18,12 @@ from .execution import GraphExecutor, Kernel, PerfCount, reference_kernel
 from .graph import Graph, Node, Output, output_name
 from .hookspecs import hookimpl
 from .ops import OpContext, OpDef, get_op, registered_ops
+from .types import canonical_element_type, to_dtype
 
 __all__ = [
     "Backend",
     "BackendRequest",
+    "canonical_element_type",
     "CompiledModel",
     "ConfigOption",
     "ExecutorModel",
@@ -39,6 +41,7 @@ __all__ = [
     "output_name",
     "reference_kernel",
     "registered_ops",
+    "to_dtype",
     "yes_no",
 ]
 

@@ -60,7 +60,7 @@ class Concat:
     """Concatenation of all inputs along ``axis`` (negative counts from the end)."""
 
     @staticmethod
-    def _axis(ctx):
+    def axis(ctx):
         if not ctx.input_shapes:
             raise ctx.error("expects at least 1 input")
         rank = len(ctx.input_shapes[0])
@@ -70,7 +70,7 @@ class Concat:
 
     @staticmethod
     def infer(ctx):
-        axis = Concat._axis(ctx)
+        axis = Concat.axis(ctx)
         first = ctx.input_shapes[0]
         for i, (s, d) in enumerate(zip(ctx.input_shapes, ctx.input_dtypes)):
             if d != ctx.input_dtypes[0]:
@@ -83,7 +83,7 @@ class Concat:
 
     @staticmethod
     def compute(ctx, *xs):
-        return np.concatenate(xs, axis=Concat._axis(ctx))
+        return np.concatenate(xs, axis=Concat.axis(ctx))
 
 
 def _split_outputs(ctx, lengths, axis):
@@ -106,7 +106,7 @@ class Split:
     """Split along the constant ``axis`` input into ``num_splits`` equal parts."""
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         ctx.expect_inputs(2)
         shape = ctx.input_shapes[0]
         axis = _norm_axis(ctx, _const_scalar_int(ctx, 1, "axis"), len(shape))
@@ -117,12 +117,12 @@ class Split:
 
     @staticmethod
     def infer(ctx):
-        lengths, axis = Split._plan(ctx)
+        lengths, axis = Split.plan(ctx)
         return _split_outputs(ctx, lengths, axis)
 
     @staticmethod
     def compute(ctx, x, _axis):
-        lengths, axis = Split._plan(ctx)
+        lengths, axis = Split.plan(ctx)
         return _split_compute(x, lengths, axis)
 
 
@@ -131,7 +131,7 @@ class VariadicSplit:
     """Split along the constant ``axis`` input into parts of the given ``split_lengths`` (one may be -1)."""
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         ctx.expect_inputs(3)
         shape = ctx.input_shapes[0]
         axis = _norm_axis(ctx, _const_scalar_int(ctx, 1, "axis"), len(shape))
@@ -150,12 +150,12 @@ class VariadicSplit:
 
     @staticmethod
     def infer(ctx):
-        lengths, axis = VariadicSplit._plan(ctx)
+        lengths, axis = VariadicSplit.plan(ctx)
         return _split_outputs(ctx, lengths, axis)
 
     @staticmethod
     def compute(ctx, x, _axis, _lengths):
-        lengths, axis = VariadicSplit._plan(ctx)
+        lengths, axis = VariadicSplit.plan(ctx)
         return _split_compute(x, lengths, axis)
 
 
@@ -260,7 +260,7 @@ class Transpose:
     """Permute dimensions by the constant order input; an empty order reverses them."""
 
     @staticmethod
-    def _order(ctx):
+    def order(ctx):
         ctx.expect_inputs(2)
         rank = len(ctx.input_shapes[0])
         order = _const_ints(ctx, 1, "order")
@@ -275,12 +275,12 @@ class Transpose:
 
     @staticmethod
     def infer(ctx):
-        order = Transpose._order(ctx)
+        order = Transpose.order(ctx)
         return [(tuple(ctx.input_shapes[0][a] for a in order), ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, _order):
-        return np.transpose(x, Transpose._order(ctx))
+        return np.transpose(x, Transpose.order(ctx))
 
 
 # ---------------------------------------------------------------------------
@@ -416,7 +416,7 @@ class Gather:
     """
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         ctx.expect_inputs(3)
         _check_int_dtype(ctx, 1, "indices")
         data, idx = ctx.input_shapes[0], ctx.input_shapes[1]
@@ -434,13 +434,13 @@ class Gather:
 
     @staticmethod
     def infer(ctx):
-        axis, b = Gather._plan(ctx)
+        axis, b = Gather.plan(ctx)
         data, idx = ctx.input_shapes[0], ctx.input_shapes[1]
         return [(data[:axis] + idx[b:] + data[axis + 1:], ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, indices, _axis):
-        axis, b = Gather._plan(ctx)
+        axis, b = Gather.plan(ctx)
         x, indices = np.asarray(x), np.asarray(indices).astype(np.int64)
         dim = x.shape[axis]
         indices = np.where(indices < 0, indices + dim, indices)
@@ -470,7 +470,7 @@ class GatherElements:
     """out[i][j][k] = data[i][indices[i][j][k]][k] for axis 1 (likewise for other axes)."""
 
     @staticmethod
-    def _axis(ctx):
+    def axis(ctx):
         ctx.expect_inputs(2)
         _check_int_dtype(ctx, 1, "indices")
         data, idx = ctx.input_shapes
@@ -484,12 +484,12 @@ class GatherElements:
 
     @staticmethod
     def infer(ctx):
-        GatherElements._axis(ctx)
+        GatherElements.axis(ctx)
         return [(ctx.input_shapes[1], ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, indices):
-        axis = GatherElements._axis(ctx)
+        axis = GatherElements.axis(ctx)
         indices = np.asarray(indices).astype(np.int64)
         indices = np.where(indices < 0, indices + x.shape[axis], indices)
         return np.take_along_axis(np.asarray(x), indices, axis=axis)
@@ -503,7 +503,7 @@ class GatherND:
     """
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         ctx.expect_inputs(2)
         _check_int_dtype(ctx, 1, "indices")
         data, idx = ctx.input_shapes
@@ -523,12 +523,12 @@ class GatherND:
 
     @staticmethod
     def infer(ctx):
-        _, _, out = GatherND._plan(ctx)
+        _, _, out = GatherND.plan(ctx)
         return [(out, ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, indices):
-        b, k, out_shape = GatherND._plan(ctx)
+        b, k, out_shape = GatherND.plan(ctx)
         x = np.asarray(x)
         indices = np.asarray(indices).astype(np.int64)
         dims = np.array(x.shape[b:b + k], dtype=np.int64)
@@ -570,7 +570,7 @@ class Broadcast:
     """Broadcast data to the constant target shape: numpy, explicit (axes_mapping), bidirectional (v3), pdpd."""
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         """(output shape, shape to view the data as before numpy broadcasting)."""
         mode = ctx.attrs.str("mode", "numpy").lower()
         if mode == "none":  # Broadcast-1 serialises its explicit mode as "none"
@@ -612,12 +612,12 @@ class Broadcast:
 
     @staticmethod
     def infer(ctx):
-        out, _ = Broadcast._plan(ctx)
+        out, _ = Broadcast.plan(ctx)
         return [(out, ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, *_args):
-        out, view = Broadcast._plan(ctx)
+        out, view = Broadcast.plan(ctx)
         return np.ascontiguousarray(np.broadcast_to(np.reshape(x, view), out))
 
 
@@ -659,7 +659,7 @@ class Pad:
     """
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         ctx.expect_inputs(3, 4)
         shape = ctx.input_shapes[0]
         begin, end = _const_ints(ctx, 1, "pads_begin"), _const_ints(ctx, 2, "pads_end")
@@ -685,12 +685,12 @@ class Pad:
 
     @staticmethod
     def infer(ctx):
-        *_, out = Pad._plan(ctx)
+        *_, out = Pad.plan(ctx)
         return [(out, ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, _begin, _end, pad_value=None):
-        begin, end, mode, _ = Pad._plan(ctx)
+        begin, end, mode, _ = Pad.plan(ctx)
         x = np.asarray(x)
         widths = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
         if mode == "constant":
@@ -713,7 +713,7 @@ class Range:
     """[start, stop) with step; v1 keeps the inputs' type, v4 produces output_type (integers: inputs truncated)."""
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         ctx.expect_inputs(3)
         for i in range(3):
             if ctx.input_shapes[i] not in ((), (1,)):
@@ -741,12 +741,12 @@ class Range:
 
     @staticmethod
     def infer(ctx):
-        _, _, n, dtype = Range._plan(ctx)
+        _, _, n, dtype = Range.plan(ctx)
         return [((n,), dtype)]
 
     @staticmethod
     def compute(ctx, *_args):
-        start, step, n, dtype = Range._plan(ctx)
+        start, step, n, dtype = Range.plan(ctx)
         if dtype.kind in "iu":
             return (start + np.arange(n, dtype=np.int64) * step).astype(dtype)
         return (start + np.arange(n, dtype=np.float64) * step).astype(dtype)
@@ -843,7 +843,7 @@ class ScatterUpdate:
     """Copy of data with the slices at ``indices`` along ``axis`` replaced by ``updates``."""
 
     @staticmethod
-    def _axis(ctx):
+    def axis(ctx):
         ctx.expect_inputs(4)
         _check_int_dtype(ctx, 1, "indices")
         data, idx, upd = ctx.input_shapes[:3]
@@ -857,12 +857,12 @@ class ScatterUpdate:
 
     @staticmethod
     def infer(ctx):
-        ScatterUpdate._axis(ctx)
+        ScatterUpdate.axis(ctx)
         return [(ctx.input_shapes[0], ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, indices, updates, _axis):
-        axis = ScatterUpdate._axis(ctx)
+        axis = ScatterUpdate.axis(ctx)
         out = np.array(x, copy=True)
         idx = _norm_indices(indices, out.shape[axis]).reshape(-1)
         _check_in_range(ctx, idx, out.shape[axis])
@@ -925,7 +925,7 @@ class ScatterElementsUpdate:
     """
 
     @staticmethod
-    def _axis(ctx):
+    def axis(ctx):
         ctx.expect_inputs(4)
         _check_int_dtype(ctx, 1, "indices")
         data, idx, upd = ctx.input_shapes[:3]
@@ -943,12 +943,12 @@ class ScatterElementsUpdate:
 
     @staticmethod
     def infer(ctx):
-        ScatterElementsUpdate._axis(ctx)
+        ScatterElementsUpdate.axis(ctx)
         return [(ctx.input_shapes[0], ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, indices, updates, _axis):
-        axis = ScatterElementsUpdate._axis(ctx)
+        axis = ScatterElementsUpdate.axis(ctx)
         out = np.array(x, copy=True)
         idx = _norm_indices(indices, out.shape[axis])
         _check_in_range(ctx, idx, out.shape[axis])
@@ -1010,7 +1010,7 @@ class ShuffleChannels:
     """Split dimension ``axis`` into ``group`` groups and interleave them (ShuffleNet's channel shuffle)."""
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         ctx.expect_inputs(1)
         shape = ctx.input_shapes[0]
         axis = _norm_axis(ctx, ctx.attrs.int("axis", 1), len(shape))
@@ -1021,12 +1021,12 @@ class ShuffleChannels:
 
     @staticmethod
     def infer(ctx):
-        ShuffleChannels._plan(ctx)
+        ShuffleChannels.plan(ctx)
         return [(ctx.input_shapes[0], ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x):
-        axis, group = ShuffleChannels._plan(ctx)
+        axis, group = ShuffleChannels.plan(ctx)
         shape = x.shape
         y = x.reshape(shape[:axis] + (group, shape[axis] // group) + shape[axis + 1:])
         return np.ascontiguousarray(np.swapaxes(y, axis, axis + 1)).reshape(shape)
@@ -1037,7 +1037,7 @@ class Roll:
     """Cyclic shift of the data by ``shift`` along ``axes`` (a scalar shift applies to every axis)."""
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         ctx.expect_inputs(3)
         rank = len(ctx.input_shapes[0])
         shift = _const_ints(ctx, 1, "shift")
@@ -1050,10 +1050,10 @@ class Roll:
 
     @staticmethod
     def infer(ctx):
-        Roll._plan(ctx)
+        Roll.plan(ctx)
         return [(ctx.input_shapes[0], ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, _shift, _axes):
-        shift, axes = Roll._plan(ctx)
+        shift, axes = Roll.plan(ctx)
         return np.roll(x, shift, axis=axes) if axes else np.array(x, copy=True)

@@ -675,7 +675,7 @@ class MVN:
     """
 
     @staticmethod
-    def _axes(ctx):
+    def axes(ctx):
         rank = len(ctx.input_shapes[0])
         if ctx.version >= 6:
             ctx.expect_inputs(2)
@@ -689,14 +689,14 @@ class MVN:
     @staticmethod
     def infer(ctx):
         _float_input(ctx)
-        MVN._axes(ctx)
+        MVN.axes(ctx)
         if ctx.version >= 6 and ctx.attrs.str("eps_mode").lower() not in ("inside_sqrt", "outside_sqrt"):
             raise ctx.error(f"eps_mode must be inside_sqrt or outside_sqrt, got '{ctx.attrs.str('eps_mode')}'")
         return [(ctx.input_shapes[0], ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, *_):
-        axes = tuple(MVN._axes(ctx))
+        axes = tuple(MVN.axes(ctx))
         v = x.astype(np.float64)
         centred = v - v.mean(axis=axes, keepdims=True)
         if ctx.attrs.bool("normalize_variance", ctx.version >= 6):
@@ -738,13 +738,13 @@ class BatchNormInference:
     """
 
     @staticmethod
-    def _order(ctx):
+    def order(ctx):
         return (0, 1, 2, 3, 4) if ctx.version >= 5 else (2, 0, 1, 3, 4)
 
     @staticmethod
     def infer(ctx):
         ctx.expect_inputs(5)
-        order = BatchNormInference._order(ctx)
+        order = BatchNormInference.order(ctx)
         data = ctx.input_shapes[order[0]]
         if len(data) < 2:
             raise ctx.error(f"data input must have rank >= 2, got shape {data}")
@@ -755,7 +755,7 @@ class BatchNormInference:
 
     @staticmethod
     def compute(ctx, *inputs):
-        x, gamma, beta, mean, var = (inputs[i] for i in BatchNormInference._order(ctx))
+        x, gamma, beta, mean, var = (inputs[i] for i in BatchNormInference.order(ctx))
         shape = (1, -1) + (1,) * (x.ndim - 2)
         eps = ctx.attrs.float("epsilon")
         g, b, m, v = (np.asarray(t, dtype=np.float64).reshape(shape) for t in (gamma, beta, mean, var))
@@ -987,7 +987,7 @@ class Interpolate:
     """
 
     @staticmethod
-    def _plan(ctx):
+    def plan(ctx):
         """Output shape, padded input shape, per-axis (axis, scale) list and the v4-style attributes."""
         data = ctx.input_shapes[0]
         rank = len(data)
@@ -1067,14 +1067,14 @@ class Interpolate:
 
     @staticmethod
     def infer(ctx):
-        out, *_ = Interpolate._plan(ctx)
+        out, *_ = Interpolate.plan(ctx)
         if any(d <= 0 for d in out):
             raise ctx.error(f"output shape {out} has non-positive dimensions")
         return [(out, ctx.input_dtypes[0])]
 
     @staticmethod
     def compute(ctx, x, *_):
-        out, padded, axis_scales, pads_b, pads_e, plan = Interpolate._plan(ctx)
+        out, padded, axis_scales, pads_b, pads_e, plan = Interpolate.plan(ctx)
         x = _pad_crop(x, pads_b, pads_e) if any(pads_b + pads_e) else x
         mode = plan["mode"]
         if mode == "nearest":

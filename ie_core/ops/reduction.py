@@ -5,7 +5,7 @@ import numpy as np
 from .registry import op
 
 
-def _reduce_axes(ctx):
+def reduce_axes(ctx):
     """The normalised, sorted axes to reduce; raises unless they are a constant within the input rank."""
     ctx.expect_inputs(2)
     rank = len(ctx.input_shapes[0])
@@ -26,10 +26,11 @@ class _Reduce:
     """A reduction ``_fn(x, axes, keepdims)``; ``_logical`` ops require and produce booleans."""
 
     _logical = False
+    axes = staticmethod(reduce_axes)
 
     @classmethod
     def infer(cls, ctx):
-        axes = _reduce_axes(ctx)
+        axes = reduce_axes(ctx)
         dtype = ctx.input_dtypes[0]
         if cls._logical and dtype != np.bool_:
             raise ctx.error(f"input must be boolean, got {dtype}")
@@ -42,7 +43,7 @@ class _Reduce:
 
     @classmethod
     def compute(cls, ctx, x, _):
-        axes = _reduce_axes(ctx)
+        axes = reduce_axes(ctx)
         keep = ctx.attrs.bool("keep_dims", False)
         dtype = ctx.input_dtypes[0]
         if x.ndim == 0 or not axes:

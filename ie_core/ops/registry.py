@@ -16,6 +16,9 @@ An op is registered with :func:`op`::
 raises ``ctx.error(...)`` for inputs the op does not accept. ``compute(ctx,
 *inputs)`` returns one array, or a list/tuple with one array per output.
 Both see the same :class:`OpContext`; ``compute`` must not modify its inputs.
+An op class may also expose static methods that interpret its attributes
+(``plan(ctx)``, ``axes(ctx)``, ``order(ctx)``, ...): native backends call them
+through ``get_op(type).impl`` so that an op's semantics stay in one place.
 """
 
 import numpy as np
