@@ -9,7 +9,9 @@ kernels. Backends are found through the ``ie_core.backends`` entry-point
 group (see :mod:`ie_core.hookspecs`).
 """
 
+import queue
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from typing import Callable, NamedTuple
 
@@ -160,19 +162,42 @@ class BackendRequest(ABC):
     def start(self, inputs, on_done):
         """Begin an inference without blocking; call ``on_done(outputs, error)`` when it ends.
 
-        The default runs :meth:`infer` on a worker thread. A device with its own
-        queues (e.g. OpenCL) overrides this.
+        The default runs :meth:`infer` on the request's own worker thread, which
+        lives as long as the request (so thread pools of the kernels' runtime, e.g.
+        OpenMP teams, are reused from one inference to the next). A device with its
+        own queues (e.g. OpenCL) overrides this.
         """
+        jobs = getattr(self, "_jobs", None)
+        if jobs is None:
+            jobs = self._jobs = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(self, weakref.ref(jobs)), daemon=True).start()
+        jobs.put((inputs, on_done))
 
-        def work():
-            try:
-                outputs = self.infer(inputs)
-            except BaseException as exc:  # reported through wait()'s status
-                on_done(None, exc)
-            else:
-                on_done(outputs, None)
 
-        threading.Thread(target=work, daemon=True).start()
+def _serve(request, jobs_ref):
+    """A request's worker thread: run queued inferences until the request is gone."""
+    request_ref = weakref.ref(request)
+    del request
+    while True:
+        jobs = jobs_ref()
+        if jobs is None:
+            return
+        try:
+            inputs, on_done = jobs.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        finally:
+            del jobs
+        request = request_ref()
+        if request is None:
+            return
+        try:
+            outputs = request.infer(inputs)
+        except BaseException as exc:  # reported through wait()'s status
+            on_done(None, exc)
+        else:
+            on_done(outputs, None)
+        del request, inputs, on_done
 
 
 class ExecutorModel(CompiledModel):

@@ -201,7 +201,8 @@ def test_perf_counts(mlp, image, device):
     counts = exec_net.requests[0].get_perf_counts()
     assert set(counts["fc0"]) == {"exec_type", "real_time", "cpu_time", "status", "layer_type"}
     executed = [c for c in counts.values() if c["status"] == "EXECUTED"]
-    assert {"fc0", "relu1", "prob"} <= {n for n, c in counts.items() if c["status"] == "EXECUTED"}
+    assert {"fc0", "prob"} <= {n for n, c in counts.items() if c["status"] == "EXECUTED"}
+    assert counts["relu1"]["status"] in ("EXECUTED", "OPTIMIZED_OUT")  # a device may fuse it into fc1
     assert counts["fc0"]["layer_type"] == "MatMul"
     assert sum(c["real_time"] for c in executed) > 0
     assert all(isinstance(c["real_time"], int) and isinstance(c["cpu_time"], int) for c in counts.values())
