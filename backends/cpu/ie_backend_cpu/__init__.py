@@ -3,23 +3,28 @@
 Registered under the ``ie_core.backends`` entry-point group; :func:`ie_core_backends`
 returns :class:`CPUBackend` (device name ``"CPU"``).
 
-Native (oneDNN, f32, plain layouts): Convolution, GroupConvolution (incl.
-depthwise), MatMul, MaxPool, AvgPool, Add, Subtract, Multiply, Divide,
-Maximum, Minimum, Relu, Sigmoid, Tanh, Clamp, Elu, Exp, Log, Sqrt, Abs, Gelu,
-Swish, HSwish, HSigmoid, SoftPlus, Mish, PRelu and Softmax. Every other layer,
-and any of those on non-f32 tensors or with attributes oneDNN cannot express,
-runs the reference implementation (exec_type ``"ref_numpy"``).
+Networks are compiled at load (:mod:`ie_backend_cpu.compiler`): bias, scale,
+residual-add and activation layers are fused into convolutions and MatMuls as
+oneDNN post-ops, runs of native layers become one native program that keeps
+oneDNN's blocked layouts between layers and reuses the buffers of a
+per-request arena. Native (oneDNN): Convolution, GroupConvolution (incl.
+depthwise), MatMul, MaxPool, AvgPool, global ReduceMean, Add, Subtract,
+Multiply, Divide, Maximum, Minimum, Relu, Sigmoid, Tanh, Clamp, Elu, Exp, Log,
+Sqrt, Abs, Gelu, Swish, HSwish, HSigmoid, SoftPlus, Mish, PRelu, Softmax and
+Reshape/Squeeze/Unsqueeze. Every other layer, and any of those on non-f32
+tensors or with attributes oneDNN cannot express, runs an extra kernel
+provider's kernel (``kernels.KERNEL_PROVIDERS``) or the reference
+implementation (exec_type ``"ref_numpy"``).
 """
 
-import contextlib
 import os
 import threading
 
 from ie_core.backend import (
     Backend,
+    BackendRequest,
+    CompiledModel,
     ConfigOption,
-    ExecutorModel,
-    GraphExecutor,
     hookimpl,
     yes_no,
 )
@@ -29,10 +34,22 @@ from ._preload import preload as _preload
 _DNNL_PATH = _preload()
 
 from . import _ext  # noqa: E402  (after the preload)
-from .kernels import NATIVE_TYPES, kernel_for  # noqa: E402
+from .compiler import CompiledGraph  # noqa: E402
+from .extension import CPUExtensions, include_dir  # noqa: E402
+from .kernels import KERNEL_PROVIDERS, NATIVE_TYPES, kernel_for  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["CPUBackend", "NATIVE_TYPES", "dnnl_version", "ie_core_backends", "streams_for", "threads_for"]
+__all__ = [
+    "CPUBackend",
+    "KERNEL_PROVIDERS",
+    "NATIVE_TYPES",
+    "dnnl_version",
+    "ie_core_backends",
+    "include_dir",
+    "kernel_for",
+    "streams_for",
+    "threads_for",
+]
 
 
 def dnnl_version():
@@ -76,6 +93,9 @@ class CPUBackend(Backend):
     ``CPU_THREADS_NUM`` (non-negative integer; 0 = all cores)
         OpenMP threads each inference uses: set with ``omp_set_num_threads`` on
         the executing thread around every oneDNN call and when primitives are created.
+        With the default (0), a native program of fewer than
+        ``compiler.SMALL_PROGRAM_MACS`` multiply-accumulates (a tiny network) runs
+        on one thread: forking a team would cost more than its layers.
     ``SINGLE_THREAD`` (YES/NO)
         YES runs every kernel on one thread (same as ``CPU_THREADS_NUM=1``).
     ``CPU_THROUGHPUT_STREAMS`` (positive integer, ``CPU_THROUGHPUT_AUTO``, ``CPU_THROUGHPUT_NUMA``)
@@ -93,13 +113,19 @@ class CPUBackend(Backend):
     ``EXCLUSIVE_ASYNC_REQUESTS`` (YES/NO)
         YES runs the inferences of such networks one at a time (process-wide lock).
 
+    ``INFERENCE_PRECISION_HINT`` (f32/bf16)
+        ``f32`` (default) computes in f32. ``bf16`` runs convolutions and MatMuls
+        with constant weights on bf16 weights and activations (f32 accumulation;
+        activations between them stay bf16, network outputs are f32). Fastest on
+        CPUs with avx512_bf16 or AMX; oneDNN emulates it elsewhere.
+
     ``DYN_BATCH_ENABLED``/``DYN_BATCH_LIMIT`` are not accepted: kernels are built
     for the network's static shapes.
     """
 
     device_name = "CPU"
     version = __version__
-    description = f"ie-core CPU device (oneDNN {_ext.dnnl_version()}, f32)"
+    description = f"ie-core CPU device (oneDNN {_ext.dnnl_version()}, f32/bf16)"
     config_options = {
         **Backend.config_options,
         "CPU_THREADS_NUM": ConfigOption(
@@ -119,9 +145,27 @@ class CPUBackend(Backend):
             "YES/NO/NUMA/HYBRID_AWARE",
         ),
         "EXCLUSIVE_ASYNC_REQUESTS": yes_no("run inferences one at a time"),
+        "INFERENCE_PRECISION_HINT": ConfigOption(
+            "f32",
+            lambda v: v in ("f32", "bf16"),
+            "precision of convolutions and MatMuls: f32 (exact) or bf16 (bf16 weights and activations, f32 "
+            "accumulation; outputs stay f32)",
+            "f32/bf16",
+        ),
     }
 
     dnnl_version = staticmethod(dnnl_version)
+
+    def __init__(self, target="", registry=None):
+        super().__init__(target, registry)
+        self._extensions = CPUExtensions()
+
+    def add_extension(self, path):
+        """Load a custom-op library (``IEPlugin.add_cpu_extension``); the ABI is ``include/ie_core_cpu_extension.h``."""
+        self._extensions.add(path)
+
+    def extension_ops(self):
+        return self._extensions.ops()
 
     def compile(self, graph, config, num_requests):
         return CPUCompiledModel(graph, self.validate_config(config), num_requests)
@@ -147,30 +191,61 @@ def threads_for(config, num_requests=1):
     return max(1, threads // streams_for(config, num_requests))
 
 
-class CPUCompiledModel(ExecutorModel):
-    """A graph with a kernel per node, built once; requests share its (stateless) executor.
+class CPUCompiledModel(CompiledModel):
+    """A network compiled once (fusions, native programs, memory plan; see compiler.py).
 
-    At most ``streams`` inferences run at once, each with ``threads`` OpenMP
-    threads; the kernels release the GIL while they compute.
+    Requests share its (immutable) ``executor``, a :class:`~ie_backend_cpu.compiler.CompiledGraph`,
+    and each owns the working memory of its programs. At most ``streams``
+    inferences run at once, each with ``threads`` OpenMP threads; the native
+    programs release the GIL while they compute.
     """
 
     def __init__(self, graph, config, num_requests=1):
         self.config = dict(config)
+        self.profile = self.config.get("PERF_COUNT") == "YES"
         self.threads = threads_for(self.config, num_requests)
         self.streams = streams_for(self.config, num_requests)
         self._streams = threading.BoundedSemaphore(self.streams)
+        self._requests, self._limited = 0, False
         self.exclusive = self.config.get("EXCLUSIVE_ASYNC_REQUESTS") == "YES"
-        consumers = graph.consumers()
+        self.precision = self.config.get("INFERENCE_PRECISION_HINT", "f32")
+        auto_threads = self.config.get("CPU_THREADS_NUM", "0") == "0" and self.config.get("SINGLE_THREAD") != "YES"
+        self.executor = CompiledGraph(graph, self.threads, self.precision, auto_threads)
 
-        def build(node):
-            used = {i for i in range(node.num_outputs) if consumers.get(node.output(i))}
-            return kernel_for(node, self.threads, used)
+    def create_request(self):
+        self._requests += 1
+        # with no more requests than streams the limit cannot bind: skip the semaphore
+        self._limited = self._requests > self.streams
+        return CPURequest(self)
 
-        super().__init__(GraphExecutor(graph, build), self.config)
+    def run(self, state, inputs):
+        """One inference on a request's ``state``: (outputs, per-layer times or None)."""
+        if self.exclusive:
+            with _EXCLUSIVE, self._streams:
+                return self.executor.run(state, inputs, self.profile)
+        if self._limited:
+            with self._streams:
+                return self.executor.run(state, inputs, self.profile)
+        return self.executor.run(state, inputs, self.profile)
 
-    def run(self, inputs):
-        with _EXCLUSIVE if self.exclusive else contextlib.nullcontext(), self._streams:
-            return super().run(inputs)
+
+class CPURequest(BackendRequest):
+    """A request: its programs' arenas and the layer times of its last inference.
+
+    The output arrays it returns view its own memory and are rewritten by its next inference.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.state = model.executor.new_state()
+        self.times = None
+
+    def infer(self, inputs):
+        outputs, self.times = self.model.run(self.state, inputs)
+        return outputs
+
+    def perf_counts(self):
+        return self.model.executor.perf_counts(self.times)
 
 
 @hookimpl

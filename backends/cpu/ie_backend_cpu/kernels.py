@@ -13,6 +13,8 @@ import numpy as np
 from ie_core.backend import Kernel, reference_kernel
 
 from . import _ext
+from .extension import kernel_provider as extension_kernel_provider
+from .transformer import transformer_kernel
 
 F32 = np.dtype(np.float32)
 
@@ -53,13 +55,26 @@ class _NotNative(Exception):
     """This node (with these shapes/attributes) has no native kernel."""
 
 
+#: Kernel providers: callables ``provider(node, threads)`` returning a :class:`Kernel` or
+#: None. ``KERNEL_PROVIDERS`` are consulted for every layer at load, before anything else:
+#: a layer one claims runs that kernel, outside the fused native programs of compiler.py
+#: (custom ops of loaded extensions). ``STANDALONE_PROVIDERS`` give kernels to the layers
+#: the native programs do not take (the transformer and data-movement kernels).
+KERNEL_PROVIDERS = [extension_kernel_provider]
+STANDALONE_PROVIDERS = [transformer_kernel]
+
+
 def kernel_for(node, threads=0, used_outputs=None):
-    """The :class:`Kernel` for ``node``: native oneDNN where possible, else ``reference_kernel(node)``.
+    """The :class:`Kernel` for ``node``: an extra provider's, native oneDNN, else ``reference_kernel(node)``.
 
     ``threads`` is the OpenMP thread count the primitive runs with (0: the
     process default); ``used_outputs`` is the set of the node's output port
     indices that something reads (None: all).
     """
+    for provider in KERNEL_PROVIDERS + STANDALONE_PROVIDERS:
+        kernel = provider(node, threads)
+        if kernel is not None:
+            return kernel
     kernel = native_kernel(node, threads, used_outputs)
     return kernel if kernel is not None else reference_kernel(node)
 
@@ -88,6 +103,11 @@ def _out(node, i=0):
 
 def _attrs(node):
     return node.context().attrs
+
+
+def _in_shape(node, i):
+    src = node.inputs[i]
+    return tuple(src.node.output_shapes[src.index])
 
 
 def _const(node, i):
@@ -136,8 +156,9 @@ def _spatial_pads(attrs, in_sp, out_sp, kernel_ext, strides, ceil=False):
     return pad_l, pad_r, declared
 
 
-def _conv(node, in_shapes, threads, used):
-    x_shape, w_shape = in_shapes[0], in_shapes[1]
+def conv_params(node):
+    """The oneDNN convolution parameters of a (Group)Convolution layer; raises _NotNative."""
+    x_shape, w_shape = _in_shape(node, 0), _in_shape(node, 1)
     w = _const(node, 1)
     if w is None or len(x_shape) not in (3, 4, 5):
         raise _NotNative()
@@ -148,31 +169,30 @@ def _conv(node, in_shapes, threads, used):
     if len(strides) != nsp or len(dil) != nsp:
         raise _NotNative()
     grouped = _canonical(node) == "GroupConvolution"
-    if grouped:
-        if len(w_shape) != nsp + 3:
-            raise _NotNative()
-        k = w_shape[3:]
-        w_dims = list(w_shape)
-    else:
-        if len(w_shape) != nsp + 2:
-            raise _NotNative()
-        k = w_shape[2:]
-        w_dims = list(w_shape)
+    if len(w_shape) != nsp + (3 if grouped else 2):
+        raise _NotNative()
+    k = w_shape[3:] if grouped else w_shape[2:]
     out = _out(node)
     ext = [(kk - 1) * d + 1 for kk, d in zip(k, dil)]
     pad_l, pad_r, _ = _spatial_pads(attrs, x_shape[2:], out[2:], ext, strides)
-    w = np.ascontiguousarray(w, dtype=np.float32)
+    return dict(weights=np.ascontiguousarray(w, dtype=np.float32), w_dims=list(w_shape), grouped=grouped,
+                kernel=list(k), strides=strides, dilations=[d - 1 for d in dil], pad_l=pad_l, pad_r=pad_r, dst=out)
+
+
+def _conv(node, in_shapes, threads, used):
+    p = conv_params(node)
     # Spatial and grouped convolutions run much faster on oneDNN's blocked layouts, even with a
     # reorder of the activations on either side; 1x1 ones are faster as a plain GEMM.
-    blocked = grouped or any(kk > 1 for kk in k)
-    prim = _ext.convolution(list(x_shape), w, w_dims, out, strides, [d - 1 for d in dil], pad_l, pad_r, threads,
-                            blocked)
+    blocked = p["grouped"] or any(kk > 1 for kk in p["kernel"])
+    prim = _ext.convolution(list(in_shapes[0]), p["weights"], p["w_dims"], p["dst"], p["strides"], p["dilations"],
+                            p["pad_l"], p["pad_r"], threads, blocked)
     run = prim.run
     return Kernel(lambda x, *_: run([x]), prim.impl)
 
 
-def _pool(node, in_shapes, threads, used):
-    x_shape = in_shapes[0]
+def pool_params(node, used=None):
+    """The oneDNN pooling parameters of a MaxPool/AvgPool layer; raises _NotNative."""
+    x_shape = _in_shape(node, 0)
     if len(x_shape) not in (3, 4, 5):
         raise _NotNative()
     attrs = _attrs(node)
@@ -204,7 +224,14 @@ def _pool(node, in_shapes, threads, used):
             # oneDNN divides by the whole kernel; OpenVINO clips the window to the declared pads
             if any(r > d for r, d in zip(pad_r, declared)):
                 raise _NotNative()
-    prim = _ext.pooling(alg, list(x_shape), out, kernel, strides, [d - 1 for d in dil], pad_l, pad_r, threads)
+    return dict(alg=alg, kernel=kernel, strides=strides, dilations=[d - 1 for d in dil], pad_l=pad_l, pad_r=pad_r,
+                dst=out)
+
+
+def _pool(node, in_shapes, threads, used):
+    p = pool_params(node, used)
+    prim = _ext.pooling(p["alg"], list(in_shapes[0]), p["dst"], p["kernel"], p["strides"], p["dilations"],
+                        p["pad_l"], p["pad_r"], threads)
     run = prim.run
     if node.num_outputs > 1:
         return Kernel(lambda x: [run([x])] + [None] * (node.num_outputs - 1), prim.impl)
@@ -214,8 +241,9 @@ def _pool(node, in_shapes, threads, used):
 # --------------------------------------------------------------------------- matmul
 
 
-def _matmul(node, in_shapes, threads, used):
-    a_shape, b_shape = list(in_shapes[0]), list(in_shapes[1])
+def matmul_params(node):
+    """The oneDNN matmul views (dims, strides) of a MatMul layer's operands; raises _NotNative."""
+    a_shape, b_shape = list(_in_shape(node, 0)), list(_in_shape(node, 1))
     attrs = _attrs(node)
     ta = attrs.bool("transpose_a", False)
     tb = attrs.bool("transpose_b", False)
@@ -255,7 +283,14 @@ def _matmul(node, in_shapes, threads, used):
     dst = batch + [a_dims[-2], b_dims[-1]]
     if int(np.prod(dst)) != int(np.prod(_out(node))):
         raise _NotNative()
-    prim = _ext.matmul(a_dims, a_strides, b_dims, b_strides, dst, _out(node), threads)
+    b_const = _const(node, 1)
+    return dict(a_dims=a_dims, a_strides=a_strides, b_dims=b_dims, b_strides=b_strides, dst=dst,
+                b_const=None if b_const is None else np.ascontiguousarray(b_const, np.float32))
+
+
+def _matmul(node, in_shapes, threads, used):
+    p = matmul_params(node)
+    prim = _ext.matmul(p["a_dims"], p["a_strides"], p["b_dims"], p["b_strides"], p["dst"], _out(node), threads)
     run = prim.run
     return Kernel(lambda a, b: run([a, b]), prim.impl)
 
@@ -393,3 +428,8 @@ _BUILDERS = {t.lower(): b for t, b in _BUILDERS.items()}
 def _canonical(node):
     """The node's op type as spelled here ("ReLU" in an IR is "Relu")."""
     return _CANONICAL[node.type.lower()]
+
+
+def _canonical_type(node):
+    """The node's op type as spelled here, for any type (unknown ones as written)."""
+    return _CANONICAL.get(node.type.lower(), node.type)

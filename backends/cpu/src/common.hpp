@@ -1,0 +1,91 @@
+// Shared helpers of the CPU backend's extension: the engine, the OpenMP thread guard,
+// algorithm names and plain memory descriptors.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace iecpu {
+
+using dnnl::algorithm;
+using dnnl::memory;
+using dims_t = memory::dims;
+
+// omp_get_max_threads() at import time (OMP_NUM_THREADS or the number of cores).
+inline int g_default_threads = 1;
+// omp_get_max_threads() inside the calling thread's last execution: what oneDNN ran with.
+inline thread_local int t_last_threads = 0;
+
+inline dnnl::engine &cpu_engine() {
+    static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    return eng;
+}
+
+// Sets the calling thread's OpenMP thread count for the guard's lifetime.
+struct ThreadGuard {
+    int saved;
+    explicit ThreadGuard(int threads) : saved(omp_get_max_threads()) {
+        omp_set_num_threads(threads > 0 ? threads : g_default_threads);
+    }
+    ~ThreadGuard() { omp_set_num_threads(saved); }
+};
+
+inline dims_t dense_strides(const dims_t &dims) {
+    dims_t strides(dims.size(), 1);
+    for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
+        strides[i] = strides[i + 1] * std::max<memory::dim>(dims[i + 1], 1);
+    return strides;
+}
+
+inline memory::desc plain_md(const dims_t &dims, memory::data_type dt = memory::data_type::f32) {
+    if (dims.empty()) return memory::desc({1}, dt, dims_t{1});
+    return memory::desc(dims, dt, dense_strides(dims));
+}
+
+inline dnnl::primitive_attr user_scratchpad_attr() {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+}
+
+inline algorithm algorithm_named(const std::string &name) {
+    static const std::unordered_map<std::string, algorithm> table = {
+        {"binary_add", algorithm::binary_add},
+        {"binary_sub", algorithm::binary_sub},
+        {"binary_mul", algorithm::binary_mul},
+        {"binary_div", algorithm::binary_div},
+        {"binary_max", algorithm::binary_max},
+        {"binary_min", algorithm::binary_min},
+        {"eltwise_relu", algorithm::eltwise_relu},
+        {"eltwise_logistic", algorithm::eltwise_logistic},
+        {"eltwise_tanh", algorithm::eltwise_tanh},
+        {"eltwise_clip", algorithm::eltwise_clip},
+        {"eltwise_elu", algorithm::eltwise_elu},
+        {"eltwise_exp", algorithm::eltwise_exp},
+        {"eltwise_log", algorithm::eltwise_log},
+        {"eltwise_sqrt", algorithm::eltwise_sqrt},
+        {"eltwise_abs", algorithm::eltwise_abs},
+        {"eltwise_gelu_erf", algorithm::eltwise_gelu_erf},
+        {"eltwise_gelu_tanh", algorithm::eltwise_gelu_tanh},
+        {"eltwise_swish", algorithm::eltwise_swish},
+        {"eltwise_hardswish", algorithm::eltwise_hardswish},
+        {"eltwise_hardsigmoid", algorithm::eltwise_hardsigmoid},
+        {"eltwise_soft_relu", algorithm::eltwise_soft_relu},
+        {"eltwise_mish", algorithm::eltwise_mish},
+        {"eltwise_linear", algorithm::eltwise_linear},
+        {"pooling_max", algorithm::pooling_max},
+        {"pooling_avg_include_padding", algorithm::pooling_avg_include_padding},
+        {"pooling_avg_exclude_padding", algorithm::pooling_avg_exclude_padding},
+    };
+    auto it = table.find(name);
+    if (it == table.end()) throw std::invalid_argument("unknown oneDNN algorithm " + name);
+    return it->second;
+}
+
+}  // namespace iecpu

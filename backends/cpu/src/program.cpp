@@ -1,0 +1,689 @@
+// ie_backend_cpu._ext.Program: a compiled sequence of (fused) oneDNN primitives.
+//
+// The Python compiler (ie_backend_cpu/compiler.py) adds one step per executed
+// layer group (a convolution with its folded bias, post-ops and residual sum,
+// a pooling, ...) in execution order. Tensors between steps keep whatever
+// layout the producing primitive chose (format_tag::any: oneDNN's blocked
+// layouts, bf16 under the bf16 precision hint); a step that needs another
+// layout or data type gets a reorder in front of it, which is timed with it.
+// finalize() plans the memory: every intermediate tensor gets an offset in one
+// arena, buffers are reused once their last reader has run, residual sums
+// write in place into the shortcut's buffer when it is dead afterwards.
+// Each Request owns an arena, a scratchpad and prebuilt argument maps, so
+// run() only binds the input pointers and executes; outputs are plain f32
+// arrays that view the request's arena (rewritten by its next inference).
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "common.hpp"
+
+namespace py = pybind11;
+using namespace iecpu;
+using dt = memory::data_type;
+using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+namespace {
+
+bool is_plain(const memory::desc &md, dt type) {
+    if (md.get_data_type() != type) return false;
+    return md == plain_md(md.get_dims(), type);
+}
+
+memory::desc any_md(const dims_t &d, dt type) { return memory::desc(d, type, memory::format_tag::any); }
+
+dt dtype_of(bool bf16) { return bf16 ? dt::bf16 : dt::f32; }
+
+// A copy of a constant f32 array (plain `dims`) in the layout `want`.
+memory constant_memory(const farray &value, const dims_t &dims, const memory::desc &want) {
+    auto &eng = cpu_engine();
+    memory::desc user_md = plain_md(dims);
+    if (static_cast<size_t>(value.size()) * sizeof(float) != user_md.get_size())
+        throw std::invalid_argument("constant has the wrong number of elements");
+    memory user(user_md, eng);
+    std::memcpy(user.get_data_handle(), value.data(), user_md.get_size());
+    if (want == user_md) return user;
+    memory out(want, eng);
+    dnnl::stream strm(eng);
+    dnnl::reorder(user, out).execute(strm, user, out);
+    strm.wait();
+    return out;
+}
+
+struct Tensor {
+    dims_t dims;
+    memory::desc md;
+    int alias = -1;       // shares the buffer of this tensor
+    int input = -1;       // index of the program input it is
+    bool output = false;  // handed back to the caller: never reused
+    size_t offset = 0;    // in the arena (roots only)
+};
+
+struct Arg {
+    int arg;
+    int tensor;
+    memory::desc md;  // how the primitive sees the tensor's buffer
+};
+
+struct Exec {
+    dnnl::primitive prim;
+    std::vector<Arg> args;
+    std::vector<std::pair<int, memory>> constants;
+    memory::desc scratch;
+};
+
+struct Step {
+    std::string name;
+    std::string impl;
+    std::vector<Exec> execs;
+    // residual sum: the shortcut tensor, copied into dst by execs[copy] unless done in place
+    int sum_src = -1, sum_dst = -1, sum_copy = -1;
+    // element-wise step that may write into its input's buffer when that is dead afterwards
+    int inplace_src = -1, inplace_dst = -1;
+};
+
+size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
+
+// The activation layouts a layout hint names: plain, channels-last, 16- and 8-channel blocks.
+using tag = memory::format_tag;
+tag layout_tag(size_t rank, int which) {
+    static const tag t3[] = {tag::abc, tag::acb, tag::aBc16b, tag::aBc8b};
+    static const tag t4[] = {tag::abcd, tag::acdb, tag::aBcd16b, tag::aBcd8b};
+    static const tag t5[] = {tag::abcde, tag::acdeb, tag::aBcde16b, tag::aBcde8b};
+    if (which < 0 || which > 3) return tag::undef;
+    if (rank == 3) return t3[which];
+    if (rank == 4) return t4[which];
+    if (rank == 5) return t5[which];
+    return tag::undef;
+}
+
+int layout_of(const memory::desc &md) {
+    const dims_t d = md.get_dims();
+    for (int i = 0; i < 4; ++i) {
+        tag t = layout_tag(d.size(), i);
+        if (t != tag::undef && md == memory::desc(d, md.get_data_type(), t)) return i;
+    }
+    return -1;
+}
+
+}  // namespace
+
+class Program;
+
+class Request {
+public:
+    std::shared_ptr<const Program> prog;
+    char *arena = nullptr;
+    char *scratch = nullptr;
+    std::unique_ptr<char[]> storage;
+    std::vector<std::vector<std::unordered_map<int, memory>>> args;  // [step][exec]
+    std::vector<std::vector<memory>> input_mems;                    // per program input
+    std::vector<long long> times;
+    py::list outputs;
+    dnnl::stream strm;
+
+    explicit Request(std::shared_ptr<const Program> p);
+    py::list run(const std::vector<py::array> &inputs, bool profile);
+    std::vector<long long> get_times() const { return times; }
+};
+
+class Program : public std::enable_shared_from_this<Program> {
+public:
+    std::vector<Tensor> tensors;
+    std::vector<Step> steps;
+    std::vector<int> inputs;   // tensor ids
+    std::vector<int> outputs;  // tensor ids (plain f32)
+    size_t arena_size = 0, scratch_size = 0;
+    int threads = 0;
+    bool finalized = false;
+
+    explicit Program(int threads_) : threads(threads_) {}
+
+    int root(int t) const {
+        while (tensors[t].alias >= 0) t = tensors[t].alias;
+        return t;
+    }
+
+    int new_tensor(const dims_t &dims, const memory::desc &md) {
+        Tensor t;
+        t.dims = dims;
+        t.md = md;
+        tensors.push_back(t);
+        return static_cast<int>(tensors.size()) - 1;
+    }
+
+    int add_input(const dims_t &dims) {
+        int t = new_tensor(dims, plain_md(dims));
+        tensors[t].input = static_cast<int>(inputs.size());
+        inputs.push_back(t);
+        return t;
+    }
+
+    // A tensor whose layout the producing step decides.
+    int add_tensor(const dims_t &dims) { return new_tensor(dims, memory::desc()); }
+
+    const memory::desc &md(int t) const {
+        if (!tensors.at(t).md) throw std::logic_error("tensor read before it is produced");
+        return tensors[t].md;
+    }
+
+    // A reorder exec converting tensor `t` into layout `want` (into a new tensor, or `into`).
+    int convert(Step &step, int t, const memory::desc &want, int into = -1) {
+        if (into < 0) into = new_tensor(tensors[t].dims, want);
+        auto &eng = cpu_engine();
+        dnnl::reorder::primitive_desc pd(eng, md(t), eng, want, user_scratchpad_attr());
+        Exec e;
+        e.prim = dnnl::reorder(pd);
+        e.args = {{DNNL_ARG_FROM, t, md(t)}, {DNNL_ARG_TO, into, want}};
+        e.scratch = pd.scratchpad_desc();
+        step.execs.push_back(std::move(e));
+        if (step.impl.empty()) step.impl = std::string("reorder:") + pd.impl_info_str();
+        return into;
+    }
+
+    int ensure(Step &step, int t, const memory::desc &want) {
+        return md(t) == want ? t : convert(step, t, want);
+    }
+
+    int ensure_plain(Step &step, int t, dt type) {
+        return is_plain(md(t), type) ? t : convert(step, t, plain_md(tensors[t].dims, type));
+    }
+
+    Step &new_step(const std::string &name) {
+        if (finalized) throw std::logic_error("program already finalized");
+        steps.emplace_back();
+        steps.back().name = name;
+        return steps.back();
+    }
+
+    static dnnl::post_ops make_post_ops(const std::vector<std::tuple<std::string, float, float>> &ops, bool sum) {
+        dnnl::post_ops po;
+        if (sum) po.append_sum(1.f);
+        for (auto &[alg, alpha, beta] : ops) po.append_eltwise(algorithm_named(alg), alpha, beta);
+        return po;
+    }
+
+    template <typename PD>
+    void finish_main(Step &step, const PD &pd, Exec &&e) {
+        e.scratch = pd.scratchpad_desc();
+        step.impl = pd.impl_info_str();
+        step.execs.push_back(std::move(e));
+    }
+
+    // The activation layout (see layout_tag) a convolution prefers for its source, -1 if none of those.
+    static int preferred_src_layout(const dims_t &sd, const dims_t &w_dims, const dims_t &dd, const dims_t &strides,
+                                    const dims_t &dil, const dims_t &pad_l, const dims_t &pad_r, bool bf16,
+                                    int threads) {
+        ThreadGuard guard(threads);
+        dt ct = dtype_of(bf16);
+        try {
+            dnnl::convolution_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                                         algorithm::convolution_direct, any_md(sd, ct),
+                                                         any_md(w_dims, ct), any_md(dd, ct), strides, dil, pad_l,
+                                                         pad_r, user_scratchpad_attr());
+            return layout_of(pd.src_desc());
+        } catch (const dnnl::error &) {
+            return -1;
+        }
+    }
+
+    void conv(const std::string &name, int src, int dst, const farray &weights, const dims_t &w_dims,
+              std::optional<farray> bias, const dims_t &strides, const dims_t &dil, const dims_t &pad_l,
+              const dims_t &pad_r, const std::vector<std::tuple<std::string, float, float>> &post, int sum_src,
+              bool bf16, bool out_bf16, int dst_layout) {
+        ThreadGuard guard(threads);
+        auto &eng = cpu_engine();
+        Step &step = new_step(name);
+        dt ct = dtype_of(bf16), ot = dtype_of(out_bf16);
+        const dims_t &sd = tensors[src].dims, &dd = tensors[dst].dims;
+        dnnl::primitive_attr attr = user_scratchpad_attr();
+        attr.set_post_ops(make_post_ops(post, sum_src >= 0));
+        memory::desc bmd = bias ? memory::desc({dd[1]}, dt::f32, memory::format_tag::a) : memory::desc();
+        auto make = [&](const memory::desc &smd, const memory::desc &dmd) {
+            return dnnl::convolution_forward::primitive_desc(eng, dnnl::prop_kind::forward_inference,
+                                                             algorithm::convolution_direct, smd, any_md(w_dims, ct),
+                                                             bmd, dmd, strides, dil, pad_l, pad_r, attr);
+        };
+        auto fast = [](const dnnl::convolution_forward::primitive_desc &p) {
+            std::string impl = p.impl_info_str();
+            return impl.rfind("ref", 0) != 0 && impl.find("gemm") == std::string::npos;
+        };
+        dnnl::convolution_forward::primitive_desc pd = make(any_md(sd, ct), any_md(dd, ot));
+        // the layout the consumers prefer, unless that costs a slower implementation
+        tag want = layout_tag(dd.size(), dst_layout);
+        if (want != tag::undef && !(pd.dst_desc() == memory::desc(dd, ot, want))) {
+            try {
+                auto hinted = make(any_md(sd, ct), memory::desc(dd, ot, want));
+                if (fast(hinted)) pd = hinted;
+            } catch (const dnnl::error &) {
+            }
+        }
+        // a plain source (a network input) read as it is rather than reordered, where that is as fast
+        if (is_plain(md(src), ct) && !(pd.src_desc() == md(src)) && sd.size() >= 3 && sd[1] <= 4) {
+            try {
+                auto direct = make(md(src), pd.dst_desc());
+                if (fast(direct)) pd = direct;
+            } catch (const dnnl::error &) {
+            }
+        }
+        int s = ensure(step, src, pd.src_desc());
+        tensors[dst].md = pd.dst_desc();
+        if (sum_src >= 0) {
+            step.sum_src = sum_src;
+            step.sum_dst = dst;
+            step.sum_copy = static_cast<int>(step.execs.size());
+            convert(step, sum_src, pd.dst_desc(), dst);
+        }
+        Exec e;
+        e.prim = dnnl::convolution_forward(pd);
+        e.args = {{DNNL_ARG_SRC, s, pd.src_desc()}, {DNNL_ARG_DST, dst, pd.dst_desc()}};
+        e.constants.emplace_back(DNNL_ARG_WEIGHTS, constant_memory(weights, w_dims, pd.weights_desc()));
+        if (bias) e.constants.emplace_back(DNNL_ARG_BIAS, constant_memory(*bias, bmd.get_dims(), bmd));
+        finish_main(step, pd, std::move(e));
+    }
+
+    void pool(const std::string &name, int src, int dst, const std::string &alg, const dims_t &kernel,
+              const dims_t &strides, const dims_t &dil, const dims_t &pad_l, const dims_t &pad_r) {
+        ThreadGuard guard(threads);
+        auto &eng = cpu_engine();
+        Step &step = new_step(name);
+        memory::desc smd = md(src);
+        dt type = smd.get_data_type();
+        auto make = [&](const memory::desc &s) {
+            return dnnl::pooling_forward::primitive_desc(eng, dnnl::prop_kind::forward_inference, algorithm_named(alg),
+                                                         s, any_md(tensors[dst].dims, type), strides, kernel, dil,
+                                                         pad_l, pad_r, user_scratchpad_attr());
+        };
+        dnnl::pooling_forward::primitive_desc pd;
+        try {
+            pd = make(smd);
+        } catch (const dnnl::error &) {
+            smd = plain_md(tensors[src].dims, type);
+            pd = make(smd);
+        }
+        int s = ensure(step, src, pd.src_desc());
+        tensors[dst].md = pd.dst_desc();
+        Exec e;
+        e.prim = dnnl::pooling_forward(pd);
+        e.args = {{DNNL_ARG_SRC, s, pd.src_desc()}, {DNNL_ARG_DST, dst, pd.dst_desc()}};
+        finish_main(step, pd, std::move(e));
+    }
+
+    void eltwise(const std::string &name, int src, int dst, const std::string &alg, float alpha, float beta) {
+        ThreadGuard guard(threads);
+        Step &step = new_step(name);
+        memory::desc smd = md(src);
+        dnnl::eltwise_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                                 algorithm_named(alg), smd, smd, alpha, beta, user_scratchpad_attr());
+        tensors[dst].md = smd;
+        step.inplace_src = src;
+        step.inplace_dst = dst;
+        Exec e;
+        e.prim = dnnl::eltwise_forward(pd);
+        e.args = {{DNNL_ARG_SRC, src, smd}, {DNNL_ARG_DST, dst, smd}};
+        finish_main(step, pd, std::move(e));
+    }
+
+    // a (op) b with b a tensor of a's shape, or (b_tensor < 0) the constant `b` broadcast from b_dims.
+    void binary(const std::string &name, int a, int b_tensor, std::optional<farray> b, const dims_t &b_dims, int dst,
+                const std::string &alg) {
+        ThreadGuard guard(threads);
+        auto &eng = cpu_engine();
+        Step &step = new_step(name);
+        memory::desc amd, bmd;
+        int at = a, bt = b_tensor;
+        if (b_tensor >= 0 && tensors[b_tensor].dims == tensors[a].dims) {
+            amd = md(a);
+            if (amd.get_data_type() != dt::f32 && md(b_tensor).get_data_type() != amd.get_data_type()) {
+                at = ensure_plain(step, a, dt::f32);
+                amd = md(at);
+            }
+            bt = ensure(step, b_tensor, amd);
+            bmd = amd;
+        } else {
+            at = ensure_plain(step, a, dt::f32);
+            amd = md(at);
+            bmd = plain_md(b_dims);
+            if (b_tensor >= 0) {
+                bt = ensure_plain(step, b_tensor, dt::f32);
+                bmd = plain_md(b_dims);  // same bytes, rank-padded dims
+            }
+        }
+        dnnl::binary::primitive_desc pd(eng, algorithm_named(alg), amd, bmd, amd, user_scratchpad_attr());
+        tensors[dst].md = amd;
+        step.inplace_src = at;
+        step.inplace_dst = dst;
+        Exec e;
+        e.prim = dnnl::binary(pd);
+        e.args = {{DNNL_ARG_SRC_0, at, amd}, {DNNL_ARG_DST, dst, amd}};
+        if (bt >= 0)
+            e.args.push_back({DNNL_ARG_SRC_1, bt, bmd});
+        else
+            e.constants.emplace_back(DNNL_ARG_SRC_1, constant_memory(*b, b_dims, bmd));
+        finish_main(step, pd, std::move(e));
+    }
+
+    // dst = a @ b (+ bias) with post-ops. a (and a runtime b) are read as plain tensors through
+    // (dims, strides) views; a constant b is reordered once into the layout oneDNN prefers.
+    void matmul(const std::string &name, int a, const dims_t &a_dims, const dims_t &a_strides, int b_tensor,
+                std::optional<farray> b, const dims_t &b_dims, const dims_t &b_strides, std::optional<farray> bias,
+                const dims_t &bias_dims, const std::vector<std::tuple<std::string, float, float>> &post, int dst,
+                const dims_t &dst_dims, bool bf16, bool out_bf16) {
+        ThreadGuard guard(threads);
+        auto &eng = cpu_engine();
+        Step &step = new_step(name);
+        dt ct = dtype_of(bf16 && b_tensor < 0), ot = dtype_of(out_bf16 && b_tensor < 0);
+        int at = ensure_plain(step, a, ct);
+        memory::desc amd(a_dims, ct, a_strides);
+        memory::desc bmd = b_tensor >= 0 ? memory::desc(b_dims, ct, b_strides) : any_md(b_dims, ct);
+        int bt = b_tensor >= 0 ? ensure_plain(step, b_tensor, ct) : -1;
+        memory::desc dmd = plain_md(dst_dims, ot);
+        memory::desc biasmd = bias ? plain_md(bias_dims) : memory::desc();
+        dnnl::primitive_attr attr = user_scratchpad_attr();
+        attr.set_post_ops(make_post_ops(post, false));
+        dnnl::matmul::primitive_desc pd(eng, amd, bmd, biasmd, dmd, attr);
+        tensors[dst].md = plain_md(tensors[dst].dims, ot);
+        Exec e;
+        e.prim = dnnl::matmul(pd);
+        e.args = {{DNNL_ARG_SRC, at, amd}, {DNNL_ARG_DST, dst, dmd}};
+        if (bt >= 0)
+            e.args.push_back({DNNL_ARG_WEIGHTS, bt, bmd});
+        else {
+            // b given in the logical (dims, strides) view of a plain array: make it plain first
+            memory::desc view(b_dims, dt::f32, b_strides);
+            farray w = *b;
+            memory src(plain_md({static_cast<memory::dim>(w.size())}), eng);
+            std::memcpy(src.get_data_handle(), w.data(), w.size() * sizeof(float));
+            memory viewed(view, eng, src.get_data_handle());
+            memory out(pd.weights_desc(), eng);
+            dnnl::stream strm(eng);
+            dnnl::reorder(viewed, out).execute(strm, viewed, out);
+            strm.wait();
+            e.constants.emplace_back(DNNL_ARG_WEIGHTS, out);
+        }
+        if (bias) e.constants.emplace_back(DNNL_ARG_BIAS, constant_memory(*bias, bias_dims, biasmd));
+        finish_main(step, pd, std::move(e));
+    }
+
+    void softmax(const std::string &name, int src, int dst, int axis) {
+        ThreadGuard guard(threads);
+        Step &step = new_step(name);
+        int s = ensure_plain(step, src, dt::f32);
+        memory::desc smd = md(s);
+        dnnl::softmax_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                                 algorithm::softmax_accurate, smd, smd, axis, user_scratchpad_attr());
+        tensors[dst].md = smd;
+        Exec e;
+        e.prim = dnnl::softmax_forward(pd);
+        e.args = {{DNNL_ARG_SRC, s, smd}, {DNNL_ARG_DST, dst, smd}};
+        finish_main(step, pd, std::move(e));
+    }
+
+    // dst: src with other dims (same elements). Free on a plain tensor, a reorder to plain otherwise.
+    // Returns false when nothing runs (the step is an alias).
+    bool reshape(const std::string &name, int src, int dst) {
+        ThreadGuard guard(threads);
+        const memory::desc &smd = md(src);
+        dt type = smd.get_data_type();
+        if (is_plain(smd, type)) {
+            tensors[dst].alias = src;
+            tensors[dst].md = plain_md(tensors[dst].dims, type);
+            return false;
+        }
+        Step &step = new_step(name);
+        memory::desc want = plain_md(tensors[src].dims, type);
+        convert(step, src, want, dst);
+        tensors[dst].md = plain_md(tensors[dst].dims, type);
+        return true;
+    }
+
+    // Marks `t` as a program output (plain f32); returns the tensor that holds it.
+    int add_output(const std::string &name, int t) {
+        bool copy = !is_plain(md(t), dt::f32) || tensors[root(t)].input >= 0;
+        for (int o : outputs)
+            if (root(o) == root(t)) copy = true;
+        if (copy) {
+            Step &step = new_step(name);
+            t = convert(step, t, plain_md(tensors[t].dims, dt::f32));
+        }
+        tensors[root(t)].output = true;
+        outputs.push_back(t);
+        return t;
+    }
+
+    void finalize() {
+        if (finalized) return;
+        const int n = static_cast<int>(tensors.size()), ns = static_cast<int>(steps.size());
+        auto liveness = [&](std::vector<int> &first, std::vector<int> &last) {
+            first.assign(n, -1);
+            last.assign(n, -1);
+            for (int s = 0; s < ns; ++s)
+                for (auto &e : steps[s].execs)
+                    for (auto &a : e.args) {
+                        int r = root(a.tensor);
+                        if (first[r] < 0) first[r] = s;
+                        last[r] = s;
+                    }
+        };
+        std::vector<int> first, last;
+        liveness(first, last);
+        // residual sums in place: the shortcut's buffer becomes the convolution's output
+        for (int s = 0; s < ns; ++s) {
+            Step &st = steps[s];
+            if (st.sum_src < 0) continue;
+            int r = root(st.sum_src);
+            const Tensor &t = tensors[r];
+            if (last[r] != s || t.input >= 0 || t.output || tensors[st.sum_dst].output) continue;
+            if (!(md(st.sum_src) == md(st.sum_dst))) continue;
+            // the convolution must not read the buffer it would write into
+            bool read = false;
+            for (int k = 0; k < static_cast<int>(st.execs.size()); ++k)
+                if (k != st.sum_copy)
+                    for (auto &a : st.execs[k].args)
+                        if (root(a.tensor) == r) read = true;
+            if (read) continue;
+            tensors[st.sum_dst].alias = r;
+            st.execs.erase(st.execs.begin() + st.sum_copy);
+            liveness(first, last);
+        }
+        // element-wise layers in place: the output takes the buffer of an input dead afterwards
+        for (int s = 0; s < ns; ++s) {
+            Step &st = steps[s];
+            if (st.inplace_src < 0 || st.execs.size() != 1) continue;
+            int r = root(st.inplace_src);
+            const Tensor &t = tensors[r];
+            if (last[r] != s || t.input >= 0 || t.output || tensors[st.inplace_dst].output) continue;
+            if (!(md(st.inplace_src) == md(st.inplace_dst)) || tensors[st.inplace_dst].alias >= 0) continue;
+            bool other = false;  // read through another argument too (x op x)
+            for (auto &a : st.execs[0].args)
+                if (a.tensor != st.inplace_src && a.tensor != st.inplace_dst && root(a.tensor) == r) other = true;
+            if (other) continue;
+            tensors[st.inplace_dst].alias = r;
+            liveness(first, last);
+        }
+        // greedy first-fit placement in order of definition
+        struct Block {
+            size_t off, size;
+            int tensor;
+        };
+        std::vector<Block> live;
+        std::vector<std::vector<int>> defined(ns), dying(ns);
+        for (int t = 0; t < n; ++t) {
+            if (root(t) != t || first[t] < 0 || tensors[t].input >= 0) continue;
+            defined[first[t]].push_back(t);
+            if (!tensors[t].output) dying[last[t]].push_back(t);
+        }
+        size_t end = 0;
+        for (int s = 0; s < ns; ++s) {
+            for (int t : defined[s]) {
+                size_t size = align64(std::max<size_t>(tensor_bytes(t), 1));
+                std::sort(live.begin(), live.end(), [](const Block &x, const Block &y) { return x.off < y.off; });
+                size_t off = 0;  // the first gap that fits, else the end
+                for (auto &b : live) {
+                    if (b.off >= off + size) break;
+                    off = std::max(off, b.off + b.size);
+                }
+                tensors[t].offset = off;
+                live.push_back({off, size, t});
+                end = std::max(end, off + size);
+            }
+            for (int t : dying[s])
+                live.erase(std::remove_if(live.begin(), live.end(), [t](const Block &b) { return b.tensor == t; }),
+                           live.end());
+        }
+        arena_size = end;
+        for (auto &st : steps)
+            for (auto &e : st.execs) scratch_size = std::max(scratch_size, e.scratch.get_size());
+        finalized = true;
+    }
+
+    // Bytes a tensor's buffer needs: the largest of the layouts it is seen in (aliases included).
+    size_t tensor_bytes(int r) const {
+        size_t size = 0;
+        for (int t = 0; t < static_cast<int>(tensors.size()); ++t)
+            if (root(t) == r && tensors[t].md) size = std::max(size, tensors[t].md.get_size());
+        for (auto &st : steps)
+            for (auto &e : st.execs)
+                for (auto &a : e.args)
+                    if (root(a.tensor) == r) size = std::max(size, a.md.get_size());
+        return size;
+    }
+
+    std::shared_ptr<Request> new_request() {
+        finalize();
+        return std::make_shared<Request>(shared_from_this());
+    }
+
+    py::list step_info() const {
+        py::list out;
+        for (auto &s : steps) out.append(py::make_tuple(s.name, s.impl, s.execs.size()));
+        return out;
+    }
+};
+
+Request::Request(std::shared_ptr<const Program> p) : prog(std::move(p)), strm(cpu_engine()) {
+    const Program &P = *prog;
+    auto &eng = cpu_engine();
+    size_t total = P.arena_size + align64(P.scratch_size) + 128;
+    storage.reset(new char[total]);
+    arena = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(storage.get()) + 63) & ~uintptr_t(63));
+    scratch = arena + P.arena_size;
+    input_mems.resize(P.inputs.size());
+    times.assign(P.steps.size(), 0);
+    args.resize(P.steps.size());
+    for (size_t s = 0; s < P.steps.size(); ++s) {
+        for (auto &e : P.steps[s].execs) {
+            std::unordered_map<int, memory> m;
+            for (auto &a : e.args) {
+                int r = P.root(a.tensor);
+                const Tensor &t = P.tensors[r];
+                if (t.input >= 0) {
+                    memory mem(a.md, eng, nullptr);
+                    input_mems[t.input].push_back(mem);
+                    m.emplace(a.arg, mem);
+                } else {
+                    m.emplace(a.arg, memory(a.md, eng, arena + t.offset));
+                }
+            }
+            for (auto &c : e.constants) m.emplace(c.first, c.second);
+            if (e.scratch.get_size()) m.emplace(DNNL_ARG_SCRATCHPAD, memory(e.scratch, eng, scratch));
+            args[s].push_back(std::move(m));
+        }
+    }
+}
+
+py::list Request::run(const std::vector<py::array> &in, bool profile) {
+    const Program &P = *prog;
+    using clock = std::chrono::steady_clock;
+    // profiled: each step is timed from the end of the previous one, so that binding the inputs
+    // counts to the first step and handing back the outputs to the last (the whole call is covered)
+    auto t_prev = profile ? clock::now() : clock::time_point();
+    auto elapsed = [&t_prev]() {
+        auto now = clock::now();
+        long long ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - t_prev).count();
+        t_prev = now;
+        return ns;
+    };
+    if (in.size() != P.inputs.size()) throw std::invalid_argument("wrong number of program inputs");
+    std::vector<farray> held;
+    held.reserve(in.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+        held.push_back(farray::ensure(in[i]));
+        if (!held.back()) throw std::invalid_argument("input is not convertible to float32");
+        size_t want = P.tensors[P.inputs[i]].md.get_size();
+        if (static_cast<size_t>(held.back().size()) * sizeof(float) != want)
+            throw std::invalid_argument("program input has the wrong number of elements");
+        for (auto &m : input_mems[i]) m.set_data_handle(const_cast<float *>(held.back().data()));
+    }
+    {
+        py::gil_scoped_release release;
+        ThreadGuard guard(P.threads);
+        t_last_threads = omp_get_max_threads();
+        for (size_t s = 0; s < P.steps.size(); ++s) {
+            const auto &execs = P.steps[s].execs;
+            for (size_t k = 0; k < execs.size(); ++k) execs[k].prim.execute(strm, args[s][k]);
+            if (profile) {
+                strm.wait();
+                times[s] = elapsed();
+            }
+        }
+        strm.wait();
+    }
+    if (outputs.size() == 0) {
+        py::object owner = py::cast(this, py::return_value_policy::reference);
+        for (int t : P.outputs) {
+            const Tensor &r = P.tensors[P.root(t)];
+            std::vector<py::ssize_t> shape(P.tensors[t].dims.begin(), P.tensors[t].dims.end());
+            outputs.append(py::array_t<float>(shape, reinterpret_cast<float *>(arena + r.offset), owner));
+        }
+    }
+    if (profile && !times.empty()) times.back() += elapsed();
+    return outputs;
+}
+
+void init_program(py::module_ &m) {
+    py::class_<Request, std::shared_ptr<Request>>(m, "ProgramRequest")
+        .def("run", &Request::run, py::arg("inputs"), py::arg("profile") = false,
+             "Run with the program inputs (float32 arrays); returns the outputs (views of this request's memory).")
+        .def_property_readonly("times", &Request::get_times, "ns per step of the last profiled run");
+
+    py::class_<Program, std::shared_ptr<Program>>(m, "Program")
+        .def(py::init<int>(), py::arg("threads") = 0)
+        .def("add_input", &Program::add_input)
+        .def("add_tensor", &Program::add_tensor)
+        .def("add_output", &Program::add_output)
+        .def("conv", &Program::conv)
+        .def_static("preferred_src_layout", &Program::preferred_src_layout,
+                    "The activation layout a convolution prefers for its source (0 plain, 1 channels-last, "
+                    "2/3 16/8-channel blocks; -1 another)")
+        .def("pool", &Program::pool)
+        .def("eltwise", &Program::eltwise)
+        .def("binary", &Program::binary)
+        .def("matmul", &Program::matmul)
+        .def("softmax", &Program::softmax)
+        .def("reshape", &Program::reshape)
+        .def("finalize", &Program::finalize)
+        .def("new_request", &Program::new_request)
+        .def("steps", &Program::step_info, "(layer name, implementation, primitives run incl. reorders) per step")
+        .def_readonly("arena_size", &Program::arena_size)
+        .def_readonly("scratch_size", &Program::scratch_size)
+        .def("tensor_layout", [](const Program &p, int t) {
+            const memory::desc &own = p.tensors.at(t).md;
+            return py::make_tuple(own.get_format_kind() == memory::format_kind::blocked && own.get_inner_nblks() > 0,
+                                  own.get_data_type() == dt::bf16);
+        }, "(blocked, bf16) of a tensor's layout");
+}
