@@ -2,9 +2,12 @@
 // algorithm names and plain memory descriptors.
 #pragma once
 
+#include <pybind11/numpy.h>
+
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -46,6 +49,24 @@ inline dims_t dense_strides(const dims_t &dims) {
 inline memory::desc plain_md(const dims_t &dims, memory::data_type dt = memory::data_type::f32) {
     if (dims.empty()) return memory::desc({1}, dt, dims_t{1});
     return memory::desc(dims, dt, dense_strides(dims));
+}
+
+using farray = pybind11::array_t<float, pybind11::array::c_style | pybind11::array::forcecast>;
+
+// A copy of a constant f32 array (plain `dims`) in the layout `want`.
+inline memory constant_memory(const farray &value, const dims_t &dims, const memory::desc &want) {
+    auto &eng = cpu_engine();
+    memory::desc user_md = plain_md(dims);
+    if (static_cast<size_t>(value.size()) * sizeof(float) != user_md.get_size())
+        throw std::invalid_argument("constant has the wrong number of elements");
+    memory user(user_md, eng);
+    std::memcpy(user.get_data_handle(), value.data(), user_md.get_size());
+    if (want == user_md) return user;
+    memory out(want, eng);
+    dnnl::stream strm(eng);
+    dnnl::reorder(user, out).execute(strm, user, out);
+    strm.wait();
+    return out;
 }
 
 inline dnnl::primitive_attr user_scratchpad_attr() {

@@ -39,7 +39,6 @@ using namespace iecpu;
 
 void init_program(py::module_ &m);  // program.cpp
 void transformer_module(py::module_ &m);  // transformer.cpp
-using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 namespace {
 
@@ -186,22 +185,6 @@ public:
 };
 
 namespace {
-
-// A copy of a constant array in the layout `want`, reordered from plain `dims`.
-memory constant_memory(const farray &value, const dims_t &dims, const memory::desc &want) {
-    auto &eng = cpu_engine();
-    memory::desc user_md = plain_md(dims);
-    if (static_cast<size_t>(value.size()) * sizeof(float) != user_md.get_size())
-        throw std::invalid_argument("constant has the wrong number of elements");
-    memory user(user_md, eng);
-    std::memcpy(user.get_data_handle(), value.data(), user_md.get_size());
-    if (want == user_md) return user;
-    memory out(want, eng);
-    dnnl::stream strm(eng);
-    dnnl::reorder(user, out).execute(strm, user, out);
-    strm.wait();
-    return out;
-}
 
 std::shared_ptr<Primitive> make_conv(const dims_t &src, const farray &weights, const dims_t &w_dims,
                                      const dims_t &dst, const dims_t &strides, const dims_t &dilations,

@@ -35,7 +35,6 @@
 namespace py = pybind11;
 using namespace iecpu;
 using dt = memory::data_type;
-using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 namespace {
 
@@ -47,22 +46,6 @@ bool is_plain(const memory::desc &md, dt type) {
 memory::desc any_md(const dims_t &d, dt type) { return memory::desc(d, type, memory::format_tag::any); }
 
 dt dtype_of(bool bf16) { return bf16 ? dt::bf16 : dt::f32; }
-
-// A copy of a constant f32 array (plain `dims`) in the layout `want`.
-memory constant_memory(const farray &value, const dims_t &dims, const memory::desc &want) {
-    auto &eng = cpu_engine();
-    memory::desc user_md = plain_md(dims);
-    if (static_cast<size_t>(value.size()) * sizeof(float) != user_md.get_size())
-        throw std::invalid_argument("constant has the wrong number of elements");
-    memory user(user_md, eng);
-    std::memcpy(user.get_data_handle(), value.data(), user_md.get_size());
-    if (want == user_md) return user;
-    memory out(want, eng);
-    dnnl::stream strm(eng);
-    dnnl::reorder(user, out).execute(strm, user, out);
-    strm.wait();
-    return out;
-}
 
 struct Tensor {
     dims_t dims;
