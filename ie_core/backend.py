@@ -170,14 +170,12 @@ class BackendRequest(ABC):
         jobs = getattr(self, "_jobs", None)
         if jobs is None:
             jobs = self._jobs = queue.SimpleQueue()
-            threading.Thread(target=_serve, args=(self, weakref.ref(jobs)), daemon=True).start()
+            threading.Thread(target=_serve, args=(weakref.ref(self), weakref.ref(jobs)), daemon=True).start()
         jobs.put((inputs, on_done))
 
 
-def _serve(request, jobs_ref):
+def _serve(request_ref, jobs_ref):
     """A request's worker thread: run queued inferences until the request is gone."""
-    request_ref = weakref.ref(request)
-    del request
     while True:
         jobs = jobs_ref()
         if jobs is None:
