@@ -1,6 +1,9 @@
 """Every member of the seed API (shared/seed/inference_engine_python_api.md), checked against OpenVINO."""
 
+import gc
 import textwrap
+import threading
+import time
 
 import numpy as np
 import openvino as ov
@@ -179,6 +182,21 @@ def test_two_async_requests_and_wait_codes(tmp_path, device):
 
 def net_output(exec_net):
     return next(iter(exec_net.requests[0].outputs))
+
+
+def test_async_worker_threads_end_with_their_requests(mlp, image):
+    xml, binf = mlp
+    before = threading.active_count()
+    exec_net = IEPlugin("REFERENCE").load(IENetwork(xml, binf), num_requests=3)
+    for i in range(3):
+        assert exec_net.start_async(i, {"data": image}).wait() == StatusCode.OK
+    assert threading.active_count() >= before + 3
+    del exec_net
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert threading.active_count() <= before
 
 
 def test_async_infer_and_wait(mlp, image):
