@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from typing import Callable, NamedTuple
 
 from .errors import ConfigError, NotSupportedError
-from .execution import GraphExecutor, Kernel, PerfCount, reference_kernel
+from .execution import GraphExecutor, Kernel, PerfCount, merge_perf_counts, reference_kernel, slot_layout
 from .graph import Graph, Node, Output, output_name
 from .hookspecs import hookimpl
 from .ops import OpContext, OpDef, get_op, registered_ops
@@ -40,9 +40,11 @@ __all__ = [
     "PerfCount",
     "get_op",
     "hookimpl",
+    "merge_perf_counts",
     "output_name",
     "reference_kernel",
     "registered_ops",
+    "slot_layout",
     "to_dtype",
     "yes_no",
 ]

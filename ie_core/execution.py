@@ -56,20 +56,9 @@ class GraphExecutor:
 
     def __init__(self, graph, kernel_for):
         self.graph = graph
-        slot_of, constants = {}, []
-        for n in graph.nodes:
-            for i in range(n.num_outputs):
-                slot_of[(n, i)] = len(slot_of)
-                if n.values[i] is not None:
-                    constants.append((slot_of[(n, i)], n.values[i]))
+        slot_of, self.constants, self.input_slots, self.output_slots = slot_layout(graph)
         self.num_slots = len(slot_of)
-        self.constants = constants
-        self.input_slots = {p.name: slot_of[(p, 0)] for p in graph.parameters}
-        self.output_slots = {}
-        for r in graph.results:
-            src = r.inputs[0]
-            self.output_slots.setdefault(output_name(src), slot_of[(src.node, src.index)])
-        keep = set(self.output_slots.values()) | {s for s, _ in constants}
+        keep = set(self.output_slots.values()) | {s for s, _ in self.constants}
         last_use = {}
         runnable = [n for n in graph.nodes if n.type not in SOURCE_TYPES + ("Result",) and not n.is_constant()]
         for pos, n in enumerate(runnable):
@@ -137,10 +126,33 @@ class GraphExecutor:
 
     def perf_counts(self, times):
         """``get_perf_counts()`` entries for every layer, given the times of the last profiled run."""
-        counts = {}
-        for name, pc in self.static_counts.items():
-            if times is not None and name in times:
-                real, cpu = times[name]
-                pc = pc._replace(status="EXECUTED", real_time=int(real), cpu_time=int(cpu))
-            counts[name] = pc.as_dict()
-        return counts
+        return merge_perf_counts(self.static_counts, times)
+
+
+def slot_layout(graph):
+    """Numbered tensor slots of a graph: (slot of each (node, port), [(slot, constant value)],
+    input name -> slot, output name -> slot)."""
+    slot_of, constants = {}, []
+    for n in graph.nodes:
+        for i in range(n.num_outputs):
+            slot_of[(n, i)] = len(slot_of)
+            if n.values[i] is not None:
+                constants.append((slot_of[(n, i)], n.values[i]))
+    input_slots = {p.name: slot_of[(p, 0)] for p in graph.parameters}
+    output_slots = {}
+    for r in graph.results:
+        src = r.inputs[0]
+        output_slots.setdefault(output_name(src), slot_of[(src.node, src.index)])
+    return slot_of, constants, input_slots, output_slots
+
+
+def merge_perf_counts(static_counts, times):
+    """``get_perf_counts()`` dicts: ``static_counts`` (name -> PerfCount) with the measured
+    ``(real, cpu)`` µs of ``times`` (or None) filled in for the layers that ran."""
+    counts = {}
+    for name, pc in static_counts.items():
+        if times is not None and name in times and pc.status != "OPTIMIZED_OUT":
+            real, cpu = times[name]
+            pc = pc._replace(status="EXECUTED", real_time=int(round(real)), cpu_time=int(round(cpu)))
+        counts[name] = pc.as_dict()
+    return counts

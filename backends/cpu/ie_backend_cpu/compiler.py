@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ie_core.backend import PerfCount, output_name
+from ie_core.backend import PerfCount, merge_perf_counts, slot_layout
 from ie_core.errors import IEError, InferenceError
 
 from . import _ext
@@ -213,17 +213,7 @@ class CompiledGraph:
         units.sort(key=lambda u: u[0])
 
         # slots: one per (node, port)
-        slot_of, constants = {}, []
-        for n in g.nodes:
-            for i in range(n.num_outputs):
-                slot_of[(n, i)] = len(slot_of)
-                if n.values[i] is not None:
-                    constants.append((slot_of[(n, i)], n.values[i]))
-        input_slots = {p.name: slot_of[(p, 0)] for p in g.parameters}
-        output_slots = {}
-        for r in g.results:
-            src = r.inputs[0]
-            output_slots.setdefault(output_name(src), slot_of[(src.node, src.index)])
+        slot_of, constants, input_slots, output_slots = slot_layout(g)
 
         # segments: maximal runs of native units
         runs, current = [], []
@@ -627,13 +617,7 @@ class CompiledGraph:
 
     def perf_counts(self, times):
         """``get_perf_counts()`` entries of every layer, with the times of the last profiled run."""
-        counts = {}
-        for name, pc in self.static_counts.items():
-            if times is not None and name in times and pc.status != "OPTIMIZED_OUT":
-                real, cpu = times[name]
-                pc = pc._replace(status="EXECUTED", real_time=int(round(real)), cpu_time=int(round(cpu)))
-            counts[name] = pc.as_dict()
-        return counts
+        return merge_perf_counts(self.static_counts, times)
 
 
 class _Retry(Exception):
