@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ie_core.backend import Kernel, OpDef
+from ie_core.backend import Kernel, OpDef, to_dtype
 from ie_core.errors import ExtensionError, InferenceError
 
 __all__ = [
@@ -53,18 +53,10 @@ _RESERVED_TYPES = ("Parameter", "Const", "Result")
 
 # IECoreElementType -> numpy dtype (OpenVINO's element type names).
 _ELEMENT_TYPES = {
-    1: ("boolean", np.dtype(np.bool_)),
-    2: ("f16", np.dtype(np.float16)),
-    3: ("f32", np.dtype(np.float32)),
-    4: ("f64", np.dtype(np.float64)),
-    5: ("i8", np.dtype(np.int8)),
-    6: ("i16", np.dtype(np.int16)),
-    7: ("i32", np.dtype(np.int32)),
-    8: ("i64", np.dtype(np.int64)),
-    9: ("u8", np.dtype(np.uint8)),
-    10: ("u16", np.dtype(np.uint16)),
-    11: ("u32", np.dtype(np.uint32)),
-    12: ("u64", np.dtype(np.uint64)),
+    code: (name, to_dtype(name))
+    for code, name in enumerate(
+        ("boolean", "f16", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"), start=1
+    )
 }
 _CODE_OF_DTYPE = {dtype: code for code, (_, dtype) in _ELEMENT_TYPES.items()}
 
