@@ -15,7 +15,7 @@ import weakref
 from abc import ABC, abstractmethod
 from typing import Callable, NamedTuple
 
-from .errors import ConfigError, NotSupportedError
+from .errors import ConfigError, InferenceError, NotSupportedError
 from .execution import GraphExecutor, Kernel, PerfCount, merge_perf_counts, reference_kernel, slot_layout
 from .graph import Graph, Node, Output, output_name
 from .hookspecs import hookimpl
@@ -45,6 +45,7 @@ __all__ = [
     "reference_kernel",
     "registered_ops",
     "slot_layout",
+    "start_worker",
     "to_dtype",
     "yes_no",
 ]
@@ -164,20 +165,30 @@ class BackendRequest(ABC):
     def start(self, inputs, on_done):
         """Begin an inference without blocking; call ``on_done(outputs, error)`` when it ends.
 
-        The default runs :meth:`infer` on the request's own worker thread, which
-        lives as long as the request (so thread pools of the kernels' runtime, e.g.
-        OpenMP teams, are reused from one inference to the next). A device with its
-        own queues (e.g. OpenCL) overrides this.
+        The default runs :meth:`infer` on the request's own worker thread
+        (:func:`start_worker`), which lives as long as the request, so thread pools of
+        the kernels' runtime (e.g. OpenMP teams) are reused from one inference to the
+        next. A device with its own queues or threads (OpenCL, CPU streams) overrides this.
         """
         jobs = getattr(self, "_jobs", None)
         if jobs is None:
             jobs = self._jobs = queue.SimpleQueue()
-            threading.Thread(target=_serve, args=(weakref.ref(self), weakref.ref(jobs)), daemon=True).start()
+            start_worker(self, jobs)
         jobs.put((inputs, on_done))
 
 
-def _serve(request_ref, jobs_ref):
-    """A request's worker thread: run queued inferences until the request is gone."""
+def start_worker(owner, jobs):
+    """Start a daemon thread that serves ``jobs`` (a :class:`queue.SimpleQueue`) for ``owner``.
+
+    Each job is ``(inputs, on_done)``: the thread calls ``owner.infer(inputs)`` and
+    then ``on_done(outputs, None)``, or ``on_done(None, exc)`` if it raised. The thread
+    holds only weak references, and ends within a second of ``owner`` or ``jobs``
+    being garbage. Several workers (of several owners) may serve one queue.
+    """
+    threading.Thread(target=_serve, args=(weakref.ref(owner), weakref.ref(jobs)), daemon=True).start()
+
+
+def _serve(owner_ref, jobs_ref):
     while True:
         jobs = jobs_ref()
         if jobs is None:
@@ -188,16 +199,17 @@ def _serve(request_ref, jobs_ref):
             continue
         finally:
             del jobs
-        request = request_ref()
-        if request is None:
+        owner = owner_ref()
+        if owner is None:
+            on_done(None, InferenceError("the request's device was released before the inference ran"))
             return
         try:
-            outputs = request.infer(inputs)
+            outputs = owner.infer(inputs)
         except BaseException as exc:  # reported through wait()'s status
             on_done(None, exc)
         else:
             on_done(outputs, None)
-        del request, inputs, on_done
+        del owner, inputs, on_done
 
 
 class ExecutorModel(CompiledModel):

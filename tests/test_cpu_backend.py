@@ -480,6 +480,75 @@ def test_streams_bound_concurrency(tmp_path):
     assert peak[0] == 2
 
 
+def _thread_cpus():
+    """This process's threads: task id -> its Cpus_allowed_list."""
+    import os
+
+    found = {}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/status") as f:
+                found[task] = next(line.split()[1] for line in f if line.startswith("Cpus_allowed_list"))
+        except (OSError, StopIteration):
+            continue
+    return found
+
+
+def test_stream_masks():
+    from ie_backend_cpu import stream_masks
+
+    cpus = sorted(__import__("os").sched_getaffinity(0))
+    yes = stream_masks({"CPU_BIND_THREAD": "YES"}, 2, 1)
+    assert yes == [((cpus[0],),), ((cpus[1 % len(cpus)],),)]
+    assert stream_masks({"CPU_BIND_THREAD": "YES"}, 1, 2) == [((cpus[0],), (cpus[1 % len(cpus)],))]
+    assert stream_masks({"CPU_BIND_THREAD": "NO"}, 3, 1) == [None] * 3
+    numa = stream_masks({"CPU_BIND_THREAD": "NUMA"}, 2, 2)
+    assert all(len(m) == 2 and m[0] == m[1] and set(m[0]) <= set(cpus) for m in numa)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc/self/task")
+@pytest.mark.parametrize("bind", ["YES", "NO"])
+def test_bind_thread_pins_stream_threads(bind, tmp_path):
+    """CPU_BIND_THREAD=YES pins each stream's worker thread to its own CPU; the caller of a
+    synchronous infer() keeps its affinity, only its OpenMP team threads are pinned."""
+    import os
+
+    from ie_backend_cpu import _ext, stream_masks
+
+    xml, inputs = _matmul_ir(tmp_path, 64)
+    net = IENetwork(model=xml, weights=xml[:-4] + ".bin")
+    before = _thread_cpus()
+    caller = os.sched_getaffinity(0)
+    exec_net = IEPlugin("CPU").load(net, num_requests=2, config={"CPU_BIND_THREAD": bind})
+    handles = [exec_net.start_async(request_id=i, inputs=inputs) for i in range(2)]
+    assert all(h.wait(-1) == 0 for h in handles)
+    pinned = sorted(int(c) for t, c in _thread_cpus().items() if t not in before and c.isdigit())
+    if bind == "YES":  # two streams of one thread
+        assert pinned == sorted(m[0][0] for m in stream_masks({"CPU_BIND_THREAD": "YES"}, 2, 1))
+    else:
+        assert pinned == []
+
+    single = IEPlugin("CPU").load(net, config={"CPU_BIND_THREAD": bind, "CPU_THREADS_NUM": "2"})
+    single.infer(inputs)
+    assert os.sched_getaffinity(0) == caller
+    team = _ext.team_cpus(2)
+    if bind == "YES":
+        assert team[1] == list(stream_masks({"CPU_BIND_THREAD": "YES"}, 1, 2)[0][1])
+
+
+def test_shared_streams_copy_outputs(tmp_path):
+    """More requests than streams: each request's outputs are its own, not a stream's memory."""
+    xml, _ = _matmul_ir(tmp_path, 32)
+    net = IENetwork(model=xml, weights=xml[:-4] + ".bin")
+    exec_net = IEPlugin("CPU").load(net, num_requests=3, config={"CPU_THROUGHPUT_STREAMS": "1"})
+    data = [{"a": rand(32, 32), "b": rand(32, 32)} for _ in range(3)]
+    handles = [exec_net.start_async(request_id=i, inputs=d) for i, d in enumerate(data)]
+    assert all(h.wait(-1) == 0 for h in handles)
+    out = next(iter(net.outputs))
+    for h, d in zip(handles, data):
+        assert_close(h.outputs[out], openvino_infer(xml, d)[0])
+
+
 def test_config_keys():
     plugin = IEPlugin("CPU")
     plugin.set_config({"CPU_THREADS_NUM": "2", "CPU_BIND_THREAD": "NO", "CPU_THROUGHPUT_STREAMS": "CPU_THROUGHPUT_AUTO",

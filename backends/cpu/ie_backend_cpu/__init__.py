@@ -18,6 +18,7 @@ implementation (exec_type ``"ref_numpy"``).
 """
 
 import os
+import queue
 import threading
 
 from ie_core.backend import (
@@ -26,6 +27,7 @@ from ie_core.backend import (
     CompiledModel,
     ConfigOption,
     hookimpl,
+    start_worker,
     yes_no,
 )
 
@@ -47,6 +49,7 @@ __all__ = [
     "ie_core_backends",
     "include_dir",
     "kernel_for",
+    "stream_masks",
     "streams_for",
     "threads_for",
 ]
@@ -100,16 +103,19 @@ class CPUBackend(Backend):
         YES runs every kernel on one thread (same as ``CPU_THREADS_NUM=1``).
     ``CPU_THROUGHPUT_STREAMS`` (positive integer, ``CPU_THROUGHPUT_AUTO``, ``CPU_THROUGHPUT_NUMA``)
         how many inferences of the network run at once, each on
-        ``threads // streams`` threads (at least 1); further requests wait for a
-        free stream. This keeps concurrent requests from oversubscribing the
-        cores (OpenMP teams slow down badly when they do). The default is one
-        stream per infer request, up to the number of cores, so that
-        ``load(net, num_requests=N)`` runs N requests at once; AUTO picks one
-        stream per 4 cores (at least 1), NUMA one per NUMA node.
-    ``CPU_BIND_THREAD`` (YES/NO/NUMA/HYBRID_AWARE)
-        accepted and ignored: pinning of OpenMP threads is decided by the OpenMP
-        runtime at process start (``OMP_PROC_BIND``/``OMP_PLACES``) and cannot be
-        changed per network.
+        ``threads // streams`` threads (at least 1) and its own working memory;
+        further requests queue for a free stream. This keeps concurrent requests
+        from oversubscribing the cores (OpenMP teams slow down badly when they
+        do). The default is one stream per infer request, up to the number of
+        cores, so that ``load(net, num_requests=N)`` runs N requests at once; AUTO
+        picks one stream per 4 cores (at least 1), NUMA one per NUMA node.
+    ``CPU_BIND_THREAD`` (YES/NO/NUMA/HYBRID_AWARE; default YES)
+        YES pins each stream's threads to CPUs of their own, one CPU per thread
+        (HYBRID_AWARE does the same: there is no core-type scheduling); NUMA
+        keeps each stream's threads on one NUMA node; NO leaves placement to
+        the OS. Asynchronous inferences run on the stream's worker thread, which
+        is pinned with its OpenMP team; a synchronous ``infer()`` runs on the
+        calling thread, which is never pinned (only its OpenMP team threads are).
     ``EXCLUSIVE_ASYNC_REQUESTS`` (YES/NO)
         YES runs the inferences of such networks one at a time (process-wide lock).
 
@@ -141,7 +147,7 @@ class CPUBackend(Backend):
         "CPU_BIND_THREAD": ConfigOption(
             "YES",
             lambda v: v in ("YES", "NO", "NUMA", "HYBRID_AWARE"),
-            "accepted, no effect: thread pinning is the OpenMP runtime's (OMP_PROC_BIND)",
+            "pin each stream's threads: to a CPU each (YES, HYBRID_AWARE), to a NUMA node (NUMA), not at all (NO)",
             "YES/NO/NUMA/HYBRID_AWARE",
         ),
         "EXCLUSIVE_ASYNC_REQUESTS": yes_no("run inferences one at a time"),
@@ -191,61 +197,192 @@ def threads_for(config, num_requests=1):
     return max(1, threads // streams_for(config, num_requests))
 
 
-class CPUCompiledModel(CompiledModel):
-    """A network compiled once (fusions, native programs, memory plan; see compiler.py).
+def stream_masks(config, streams, threads):
+    """Per stream, the CPU set of each of its ``threads`` team threads under ``CPU_BIND_THREAD``
+    (a tuple of ``threads`` tuples of CPU numbers), or None where its threads are not pinned.
 
-    Requests share its (immutable) ``executor``, a :class:`~ie_backend_cpu.compiler.CompiledGraph`,
-    and each owns the working memory of its programs. At most ``streams``
-    inferences run at once, each with ``threads`` OpenMP threads; the native
-    programs release the GIL while they compute.
+    YES and HYBRID_AWARE give stream k its own ``threads`` CPUs of the process's
+    affinity set, one per thread (wrapping around when streams × threads exceed
+    it); NUMA lets the threads of stream k float over the CPUs of NUMA node
+    k mod nodes; NO pins nothing.
+    """
+    mode = config.get("CPU_BIND_THREAD", "YES")
+    if mode == "NO":
+        return [None] * streams
+    cpus = sorted(os.sched_getaffinity(0))
+    if mode == "NUMA":
+        nodes = [tuple(sorted(set(node) & set(cpus))) for node in _numa_node_cpus()]
+        nodes = [node for node in nodes if node] or [tuple(cpus)]
+        return [(nodes[k % len(nodes)],) * threads for k in range(streams)]
+    return [tuple((cpus[(k * threads + t) % len(cpus)],) for t in range(threads)) for k in range(streams)]
+
+
+def _numa_node_cpus():
+    nodes = []
+    try:
+        names = sorted(d for d in os.listdir("/sys/devices/system/node") if d.startswith("node") and d[4:].isdigit())
+    except OSError:
+        return nodes
+    for name in names:
+        try:
+            with open(f"/sys/devices/system/node/{name}/cpulist") as f:
+                nodes.append(_cpu_list(f.read()))
+        except (OSError, ValueError):
+            continue
+    return nodes
+
+
+def _cpu_list(text):
+    cpus = []
+    for part in text.strip().split(","):
+        if part:
+            lo, _, hi = part.partition("-")
+            cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+# per thread: the (masks, master) of its last _bind
+_bound = threading.local()
+
+
+def _bind(masks, master):
+    """Pin the calling thread's OpenMP team (and the thread itself if ``master``) to ``masks``, once."""
+    key = (masks, master)
+    if getattr(_bound, "key", None) != key:
+        _ext.bind_threads(masks, master)
+        _bound.key = key
+
+
+class CPUCompiledModel(CompiledModel):
+    """A network compiled once (fusions, native programs, memory plan; see compiler.py) and its streams.
+
+    Requests share its (immutable) ``executor``, a :class:`~ie_backend_cpu.compiler.CompiledGraph`.
+    Working memory belongs to the :class:`Stream` objects: ``streams`` of them, each
+    running one inference at a time with ``threads`` OpenMP threads (pinned per
+    ``CPU_BIND_THREAD``). With no more requests than streams, each request owns a
+    stream; otherwise the requests' inferences queue for whichever stream is free.
+    The native programs release the GIL while they compute.
     """
 
     def __init__(self, graph, config, num_requests=1):
         self.config = dict(config)
         self.profile = self.config.get("PERF_COUNT") == "YES"
         self.threads = threads_for(self.config, num_requests)
-        self.streams = streams_for(self.config, num_requests)
-        self._streams = threading.BoundedSemaphore(self.streams)
-        self._requests, self._limited = 0, False
         self.exclusive = self.config.get("EXCLUSIVE_ASYNC_REQUESTS") == "YES"
         self.precision = self.config.get("INFERENCE_PRECISION_HINT", "f32")
         auto_threads = self.config.get("CPU_THREADS_NUM", "0") == "0" and self.config.get("SINGLE_THREAD") != "YES"
         self.executor = CompiledGraph(graph, self.threads, self.precision, auto_threads)
+        count = min(streams_for(self.config, num_requests), max(1, num_requests))
+        self.streams = [Stream(self, masks) for masks in stream_masks(self.config, count, self.threads)]
+        self.shared = num_requests > count
+        self._queue = None  # the requests' jobs, when they share the streams
+        self._requests = 0
 
     def create_request(self):
+        if self.shared:
+            return CPURequest(self, None)
+        if self._requests >= len(self.streams):
+            raise RuntimeError(f"the network was compiled for {len(self.streams)} request(s)")
         self._requests += 1
-        # with no more requests than streams the limit cannot bind: skip the semaphore
-        self._limited = self._requests > self.streams
-        return CPURequest(self)
+        return CPURequest(self, self.streams[self._requests - 1])
 
-    def run(self, state, inputs):
-        """One inference on a request's ``state``: (outputs, per-layer times or None)."""
+    def run(self, stream, inputs):
+        """One inference on ``stream``'s memory: (outputs, per-layer times or None)."""
         if self.exclusive:
-            with _EXCLUSIVE, self._streams:
-                return self.executor.run(state, inputs, self.profile)
-        if self._limited:
-            with self._streams:
-                return self.executor.run(state, inputs, self.profile)
-        return self.executor.run(state, inputs, self.profile)
+            with _EXCLUSIVE:
+                return self.executor.run(stream.state, inputs, self.profile)
+        return self.executor.run(stream.state, inputs, self.profile)
+
+    def submit(self, job, on_done):
+        """Queue ``job`` = (request, inputs) for the first free stream (the requests share them)."""
+        if self._queue is None:
+            self._queue = queue.SimpleQueue()
+            for stream in self.streams:
+                start_worker(stream, self._queue)
+        self._queue.put((job, on_done))
+
+
+class Stream:
+    """One inference at a time: the arenas of the network's programs, and the CPUs its threads run on.
+
+    ``masks`` is its part of :func:`stream_masks` (None: not pinned). Its worker
+    thread, started at the first asynchronous inference, pins itself and its OpenMP
+    team there; a synchronous inference runs on the caller's thread, of which only
+    the OpenMP team threads are pinned.
+    """
+
+    def __init__(self, model, masks):
+        self.masks = masks
+        self.state = model.executor.new_state()
+        self._jobs = None
+
+    def start(self, job, on_done):
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            start_worker(self, self._jobs)
+        self._jobs.put((job, on_done))
+
+    def infer(self, job):
+        """Run ``job`` = (request, inputs) on this stream's worker thread."""
+        request, inputs = job
+        if self.masks is not None:
+            _bind(self.masks, True)
+        return request.run_on(self, inputs)
 
 
 class CPURequest(BackendRequest):
-    """A request: its programs' arenas and the layer times of its last inference.
+    """A request: its stream (None: it shares the streams) and the layer times of its last inference.
 
-    The output arrays it returns view its own memory and are rewritten by its next inference.
+    The output arrays it returns view its stream's memory when it owns the stream
+    (rewritten by its next inference) and are copies otherwise.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, stream):
         self.model = model
-        self.state = model.executor.new_state()
+        self.stream = stream
         self.times = None
 
     def infer(self, inputs):
-        outputs, self.times = self.model.run(self.state, inputs)
+        if self.stream is None:
+            done = _Done()
+            self.model.submit((self, inputs), done)
+            return done.result()
+        if self.stream.masks is not None:
+            _bind(self.stream.masks, False)
+        return self.run_on(self.stream, inputs)
+
+    def start(self, inputs, on_done):
+        if self.stream is None:
+            self.model.submit((self, inputs), on_done)
+        else:
+            self.stream.start((self, inputs), on_done)
+
+    def run_on(self, stream, inputs):
+        outputs, self.times = self.model.run(stream, inputs)
+        if self.stream is None:
+            outputs = {name: value.copy() for name, value in outputs.items()}
         return outputs
 
     def perf_counts(self):
         return self.model.executor.perf_counts(self.times)
+
+
+class _Done:
+    """``on_done`` of a synchronous inference handed to a stream's thread."""
+
+    def __init__(self):
+        self._event = threading.Event()
+        self._outputs = self._error = None
+
+    def __call__(self, outputs, error):
+        self._outputs, self._error = outputs, error
+        self._event.set()
+
+    def result(self):
+        self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._outputs
 
 
 @hookimpl

@@ -16,6 +16,7 @@
 #include <pybind11/stl.h>
 
 #include <omp.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -52,6 +53,32 @@ std::string dims_str(const std::vector<py::ssize_t> &d) {
     for (size_t i = 0; i < d.size(); ++i) s << (i ? ", " : "") << d[i];
     s << ")";
     return s.str();
+}
+
+// OpenMP (libgomp) keeps a pool of team threads per calling thread and hands them
+// the same team numbers in every parallel region of the same size, so pinning them
+// once from inside a region sticks for that caller's later regions.
+void bind_threads(const std::vector<std::vector<int>> &masks, bool master) {
+    if (masks.empty()) return;
+    for (auto &m : masks)
+        for (int c : m)
+            if (c < 0 || c >= CPU_SETSIZE) throw std::invalid_argument("bind_threads: CPU number out of range");
+    const int n = static_cast<int>(masks.size());
+    int failed = 0;
+    {
+        py::gil_scoped_release release;
+#pragma omp parallel num_threads(n) reduction(+ : failed)
+        {
+            const int t = omp_get_thread_num();
+            if ((t > 0 || master) && t < n && !masks[t].empty()) {
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                for (int c : masks[t]) CPU_SET(c, &set);
+                failed += sched_setaffinity(0, sizeof(set), &set) != 0;
+            }
+        }
+    }
+    if (failed) throw std::runtime_error("bind_threads: sched_setaffinity failed");
 }
 
 }  // namespace
@@ -333,4 +360,19 @@ PYBIND11_MODULE(_ext, m) {
           "The OpenMP thread count the calling thread's last primitive execution ran with (0: none yet)");
     m.def("default_threads", []() { return g_default_threads; },
           "The OpenMP thread count at import time (OMP_NUM_THREADS or the number of cores)");
+    m.def("bind_threads", &bind_threads, py::arg("masks"), py::arg("master") = true,
+          "Pin the calling thread's OpenMP team of len(masks) threads: thread t to the CPUs masks[t] "
+          "(the calling thread itself only when master is true)");
+    m.def("team_cpus", [](int threads) {
+        std::vector<std::vector<int>> out(std::max(threads, 1));
+        py::gil_scoped_release release;
+#pragma omp parallel num_threads(threads)
+        {
+            cpu_set_t set;
+            if (sched_getaffinity(0, sizeof(set), &set) == 0)
+                for (int c = 0; c < CPU_SETSIZE; ++c)
+                    if (CPU_ISSET(c, &set)) out[omp_get_thread_num()].push_back(c);
+        }
+        return out;
+    }, "The CPUs each thread of the calling thread's OpenMP team of `threads` may run on");
 }
