@@ -269,7 +269,7 @@ class IEPlugin:
         merged = self._backend.validate_config(config)
         graph = network._graph_for_load(self._backend.extension_ops())
         compiled = self._backend.compile(graph, merged, int(num_requests))
-        return ExecutableNetwork(compiled, graph, int(num_requests))
+        return ExecutableNetwork(compiled, graph, int(num_requests), merged.get("PERF_COUNT") == "YES")
 
     def set_config(self, config):
         self._backend.set_config(config)
@@ -294,10 +294,11 @@ class IEPlugin:
 class ExecutableNetwork:
     """A network loaded on a device, with its inference requests."""
 
-    def __init__(self, compiled, graph, num_requests):
+    def __init__(self, compiled, graph, num_requests, profile=False):
         self._compiled = compiled
         specs = {p.name: (p.output_shapes[0], p.output_dtypes[0]) for p in graph.parameters}
-        self.requests = tuple(InferRequest(compiled.create_request(), specs) for _ in range(num_requests))
+        results = [r.name for r in graph.results] if profile else None
+        self.requests = tuple(InferRequest(compiled.create_request(), specs, results) for _ in range(num_requests))
 
     def infer(self, inputs=None):
         """Run request 0 synchronously; returns copies of its outputs (name -> array)."""
@@ -319,7 +320,7 @@ class ExecutableNetwork:
 class InferRequest:
     """One inference request: persistent input arrays, the last outputs, sync and async runs."""
 
-    def __init__(self, backend_request, input_specs):
+    def __init__(self, backend_request, input_specs, profiled_results=None):
         self._request = backend_request
         self.inputs = {name: np.zeros(shape, dtype) for name, (shape, dtype) in input_specs.items()}
         self.outputs = {}
@@ -328,11 +329,14 @@ class InferRequest:
         self._done = threading.Event()
         self._started = False
         self._lock = threading.Lock()
-        self._t0 = 0.0
+        # the Result layer names (PERF_COUNT=YES, else None); the ns stamps of the last
+        # run's start, device call, device return and end
+        self._results = profiled_results
+        self._stamps = [0, 0, 0, 0]
 
     def infer(self, inputs=None):
         """Run synchronously; the results land in ``outputs``."""
-        self._begin(inputs)
+        self._begin(inputs, time.perf_counter_ns())
         try:
             outputs = self._request.infer(self.inputs)
         except BaseException as exc:
@@ -342,7 +346,7 @@ class InferRequest:
 
     def async_infer(self, inputs=None):
         """Start without blocking; ``wait()`` tells when ``outputs`` hold the results."""
-        self._begin(inputs)
+        self._begin(inputs, time.perf_counter_ns())
         self._request.start(self.inputs, self._finish)
 
     def wait(self, timeout=-1):
@@ -359,10 +363,31 @@ class InferRequest:
         return StatusCode.OK if self.error is None else StatusCode.GENERAL_ERROR
 
     def get_perf_counts(self):
-        """Per-layer status, exec_type, layer_type, real_time and cpu_time (µs) of the last inference."""
-        return self._request.perf_counts()
+        """Per-layer status, exec_type, layer_type, real_time and cpu_time (µs) of the last inference.
 
-    def _begin(self, inputs):
+        With PERF_COUNT=YES the request's own work is counted too, so that the
+        executed layers add up to ``latency``: the Parameter layers (exec_type
+        ``"input"``) get the time from the start to the device's first layer
+        (checking and copying the inputs, waiting for and dispatching to the
+        device), the Result layers (``"output"``) handing back the outputs.
+        """
+        counts = self._request.perf_counts()
+        start, call, back, end = self._stamps
+        if self._results is None or not end:
+            return counts
+        layers_us = sum(pc["real_time"] for pc in counts.values() if pc["status"] == "EXECUTED")
+        device_overhead = max(0, back - call - layers_us * 1000)
+        for names, ns, exec_type, layer_type in (
+            (list(self.inputs), call - start + device_overhead, "input", "Parameter"),
+            (self._results, end - back, "output", "Result"),
+        ):
+            for k, name in enumerate(names):
+                us = round(ns * (k + 1) / len(names) / 1000) - round(ns * k / len(names) / 1000)
+                counts[name] = {"status": "EXECUTED", "exec_type": exec_type, "layer_type": layer_type,
+                                "real_time": us, "cpu_time": us}
+        return counts
+
+    def _begin(self, inputs, start):
         with self._lock:
             if self._started and not self._done.is_set():
                 raise InferenceError("[REQUEST_BUSY] the request is still running; wait() for it first")
@@ -370,14 +395,17 @@ class InferRequest:
             self._done.clear()
             self._started = True
             self.error = None
-            self._t0 = time.perf_counter()
+            self._stamps = [start, time.perf_counter_ns(), 0, 0]
 
     def _finish(self, outputs, error):
-        self.latency = (time.perf_counter() - self._t0) * 1000.0
+        stamps = self._stamps
+        stamps[2] = time.perf_counter_ns()
         if error is None:
             self.outputs = outputs
         else:
             self.error = error if isinstance(error, Exception) else InferenceError(str(error))
+        stamps[3] = time.perf_counter_ns()
+        self.latency = (stamps[3] - stamps[0]) / 1e6
         self._done.set()
 
     def _fill(self, inputs):

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from typing import Callable, NamedTuple
 
 from .errors import ConfigError, InferenceError, NotSupportedError
-from .execution import GraphExecutor, Kernel, PerfCount, merge_perf_counts, reference_kernel, slot_layout
+from .execution import GraphExecutor, Kernel, LayerClock, PerfCount, merge_perf_counts, reference_kernel, slot_layout
 from .graph import Graph, Node, Output, output_name
 from .hookspecs import hookimpl
 from .ops import OpContext, OpDef, get_op, registered_ops
@@ -33,6 +33,7 @@ __all__ = [
     "Graph",
     "GraphExecutor",
     "Kernel",
+    "LayerClock",
     "Node",
     "OpContext",
     "OpDef",

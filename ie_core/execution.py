@@ -36,6 +36,50 @@ class PerfCount(NamedTuple):
         return self._asdict()
 
 
+class LayerClock:
+    """Per-layer ``(real, cpu)`` µs of one profiled run, for ``get_perf_counts()``.
+
+    Each lap runs from the end of the previous one (the first from the clock's
+    creation), so the executor's own work around a kernel (binding inputs,
+    gathering arguments, storing results) counts to the layer it serves and the
+    layer times add up to the whole run. The cpu time reported is the wall time:
+    kernels run on thread teams the calling thread's CPU clock does not see.
+    """
+
+    def __init__(self):
+        self.times = {}
+        self._last = None
+        self._t = time.perf_counter_ns()
+
+    def _elapsed(self):
+        now = time.perf_counter_ns()
+        elapsed, self._t = (now - self._t) / 1000, now
+        return elapsed
+
+    def _add(self, name, us):
+        old = self.times.get(name)
+        us = us if old is None else old[0] + us
+        self.times[name] = (us, us)
+        self._last = name
+
+    def lap(self, name):
+        """``name`` ran since the last lap."""
+        self._add(name, self._elapsed())
+
+    def lap_steps(self, names, step_us):
+        """A native call ran the layers ``names`` for ``step_us`` µs each; the rest of the lap
+        counts to the first of them."""
+        rest = self._elapsed() - sum(step_us)
+        for i, (name, us) in enumerate(zip(names, step_us)):
+            self._add(name, us + rest if i == 0 else us)
+
+    def stop(self):
+        """The time since the last lap (handing back the outputs) counts to the last layer; returns ``times``."""
+        if self._last is not None:
+            self._add(self._last, self._elapsed())
+        return self.times
+
+
 class _Step(NamedTuple):
     node: object
     run: Callable
@@ -91,16 +135,14 @@ class GraphExecutor:
 
     def run(self, inputs, profile=False):
         """Run with ``inputs`` (name -> array); returns (outputs dict, per-layer times or None)."""
+        clock = LayerClock() if profile else None
         slots = [None] * self.num_slots
         for s, v in self.constants:
             slots[s] = v
         for name, s in self.input_slots.items():
             slots[s] = inputs[name]
-        times = {} if profile else None
         for step in self.steps:
             args = [slots[a] for a in step.args]
-            if profile:
-                t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             try:
                 result = step.run(*args)
             except IEError:
@@ -109,11 +151,6 @@ class GraphExecutor:
                 raise InferenceError(
                     f"layer '{step.node.name}' ({step.node.type}, {step.exec_type}) failed: {exc}"
                 ) from exc
-            if profile:
-                times[step.node.name] = (
-                    (time.perf_counter_ns() - t0) // 1000,
-                    (time.thread_time_ns() - c0) // 1000,
-                )
             if len(step.outs) == 1 and not isinstance(result, (list, tuple)):
                 slots[step.outs[0]] = result
             else:
@@ -121,8 +158,10 @@ class GraphExecutor:
                     slots[s] = r
             for s in step.release:
                 slots[s] = None
+            if profile:
+                clock.lap(step.node.name)
         outputs = {name: np.asarray(slots[s]) for name, s in self.output_slots.items()}
-        return outputs, times
+        return outputs, clock.stop() if profile else None
 
     def perf_counts(self, times):
         """``get_perf_counts()`` entries for every layer, given the times of the last profiled run."""
@@ -148,11 +187,22 @@ def slot_layout(graph):
 
 def merge_perf_counts(static_counts, times):
     """``get_perf_counts()`` dicts: ``static_counts`` (name -> PerfCount) with the measured
-    ``(real, cpu)`` µs of ``times`` (or None) filled in for the layers that ran."""
+    ``(real, cpu)`` µs of ``times`` (or None) filled in for the layers that ran.
+
+    Times are rounded to whole µs on their running sums, so that the reported
+    times add up to the measured total (within 1 µs) however short each layer is.
+    """
     counts = {}
+    sums = [0.0, 0.0]
     for name, pc in static_counts.items():
         if times is not None and name in times and pc.status != "OPTIMIZED_OUT":
-            real, cpu = times[name]
-            pc = pc._replace(status="EXECUTED", real_time=int(round(real)), cpu_time=int(round(cpu)))
+            rounded = []
+            for k, t in enumerate(times[name]):
+                before = round(sums[k])
+                sums[k] += t
+                rounded.append(int(round(sums[k]) - before))
+            pc = pc._replace(status="EXECUTED", real_time=rounded[0], cpu_time=rounded[1])
         counts[name] = pc.as_dict()
     return counts
+
+

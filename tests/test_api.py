@@ -224,7 +224,14 @@ def test_perf_counts(mlp, image, device):
     assert counts["fc0"]["layer_type"] == "MatMul"
     assert sum(c["real_time"] for c in executed) > 0
     assert all(isinstance(c["real_time"], int) and isinstance(c["cpu_time"], int) for c in counts.values())
-    assert counts["data"]["status"] == "NOT_RUN"
+    # the request's own work: the inputs to the Parameter layer, the outputs to the Result layer
+    assert counts["data"]["status"] == "EXECUTED" and counts["data"]["exec_type"] == "input"
+    results = [c for c in counts.values() if c["layer_type"] == "Result"]
+    assert len(results) == 1 and results[0]["exec_type"] == "output"
+    # the executed layers account for the request's latency (whole µs, rounded per entry)
+    latency_us = exec_net.requests[0].latency * 1000
+    total = sum(c["real_time"] for c in counts.values() if c["status"] == "EXECUTED")
+    assert abs(total - latency_us) <= max(0.1 * latency_us, 2), (total, latency_us)
 
     quiet = IEPlugin(device).load(net)
     quiet.requests[0].infer({"data": image})

@@ -26,6 +26,7 @@ from ie_core.backend import (
     BackendRequest,
     CompiledModel,
     ConfigOption,
+    LayerClock,
     hookimpl,
     start_worker,
     yes_no,
@@ -286,12 +287,12 @@ class CPUCompiledModel(CompiledModel):
         self._requests += 1
         return CPURequest(self, self.streams[self._requests - 1])
 
-    def run(self, stream, inputs):
+    def run(self, stream, inputs, clock):
         """One inference on ``stream``'s memory: (outputs, per-layer times or None)."""
         if self.exclusive:
             with _EXCLUSIVE:
-                return self.executor.run(stream.state, inputs, self.profile)
-        return self.executor.run(stream.state, inputs, self.profile)
+                return self.executor.run(stream.state, inputs, clock)
+        return self.executor.run(stream.state, inputs, clock)
 
     def submit(self, job, on_done):
         """Queue ``job`` = (request, inputs) for the first free stream (the requests share them)."""
@@ -325,9 +326,10 @@ class Stream:
     def infer(self, job):
         """Run ``job`` = (request, inputs) on this stream's worker thread."""
         request, inputs = job
+        clock = LayerClock() if request.model.profile else None
         if self.masks is not None:
             _bind(self.masks, True)
-        return request.run_on(self, inputs)
+        return request.run_on(self, inputs, clock)
 
 
 class CPURequest(BackendRequest):
@@ -343,13 +345,15 @@ class CPURequest(BackendRequest):
         self.times = None
 
     def infer(self, inputs):
-        if self.stream is None:
+        stream = self.stream
+        if stream is None:
             done = _Done()
             self.model.submit((self, inputs), done)
             return done.result()
-        if self.stream.masks is not None:
-            _bind(self.stream.masks, False)
-        return self.run_on(self.stream, inputs)
+        clock = LayerClock() if self.model.profile else None
+        if stream.masks is not None:
+            _bind(stream.masks, False)
+        return self.run_on(stream, inputs, clock)
 
     def start(self, inputs, on_done):
         if self.stream is None:
@@ -357,8 +361,9 @@ class CPURequest(BackendRequest):
         else:
             self.stream.start((self, inputs), on_done)
 
-    def run_on(self, stream, inputs):
-        outputs, self.times = self.model.run(stream, inputs)
+    def run_on(self, stream, inputs, clock=None):
+        """Run on ``stream``, timing the layers on ``clock`` (a LayerClock, or None)."""
+        outputs, self.times = self.model.run(stream, inputs, clock)
         if self.stream is None:
             outputs = {name: value.copy() for name, value in outputs.items()}
         return outputs

@@ -19,8 +19,8 @@ execution plan:
   without the GIL. Activations stay in the layouts oneDNN picks
   (``format_tag::any``, blocked ``nChw16c`` etc.) between them and are
   reordered only where a layer needs a plain one; weights are reordered once
-  here. Each request owns an arena sized at load whose buffers are reused
-  along the network.
+  here. Each stream (:class:`ie_backend_cpu.Stream`) owns an arena sized at
+  load whose buffers are reused along the network.
 * **Everything else** runs per layer through :func:`~ie_backend_cpu.kernels.kernel_for`
   (a single-layer oneDNN primitive, an extra kernel provider, or the reference).
 
@@ -29,12 +29,11 @@ constant-weight MatMuls on bf16 activations and weights with f32 accumulation;
 network outputs stay f32.
 """
 
-import time
 from typing import NamedTuple
 
 import numpy as np
 
-from ie_core.backend import PerfCount, merge_perf_counts, slot_layout
+from ie_core.backend import LayerClock, PerfCount, merge_perf_counts, slot_layout
 from ie_core.errors import IEError, InferenceError
 
 from . import _ext
@@ -163,7 +162,7 @@ class _Unit(NamedTuple):
 
 
 class CompiledGraph:
-    """The execution plan of one network (shared by its requests; their state is per request)."""
+    """The execution plan of one network (shared by its streams; their working memory is per stream)."""
 
     def __init__(self, graph, threads=0, precision="f32", auto_threads=False):
         self.graph = graph
@@ -564,35 +563,36 @@ class CompiledGraph:
     # ------------------------------------------------------------------ running
 
     def new_state(self):
-        """A request's working memory: one arena per program."""
+        """A stream's working memory: one arena per program."""
         return [p.new_request() for p in self.programs]
 
-    def run(self, state, inputs, profile=False):
-        """Run with ``inputs`` (name -> array); returns (outputs, per-layer times or None)."""
+    def run(self, state, inputs, clock=None):
+        """Run with ``inputs`` (name -> array), timing the layers on ``clock`` (a
+        :class:`~ie_core.backend.LayerClock`, or None); returns (outputs, per-layer times or None)."""
+        profile = clock is not None
         direct = self._direct
-        if direct is not None and not profile:
+        if direct is not None:
             in_names, outs = direct
-            res = state[0].run([inputs[nm] for nm in in_names], False)
-            return {nm: res[i] for nm, i in outs}, None
+            req = state[0]
+            res = req.run([inputs[nm] for nm in in_names], profile)
+            outputs = {nm: res[i] for nm, i in outs}
+            if profile:
+                clock.lap_steps(self._step_names[0], [ns / 1000 for ns in req.times])
+            return outputs, clock.stop() if profile else None
         slots = [None] * self.num_slots
         for s, v in self.constants:
             slots[s] = v
         for name, s in self.input_slots.items():
             slots[s] = inputs[name]
-        times = {} if profile else None
         for u, release in self.plan:
             args = [slots[a] for a in u.args]
-            if profile:
-                t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             if u.segment >= 0:
                 req = state[u.segment]
                 result = req.run(args, profile)
-                if profile:
-                    for name, ns in zip(self._step_names[u.segment], req.times):
-                        real, cpu = times.get(name, (0, 0))
-                        times[name] = (real + ns / 1000, cpu + ns / 1000)
                 for s, r in zip(u.outs, result):
                     slots[s] = r
+                if profile:
+                    clock.lap_steps(self._step_names[u.segment], [ns / 1000 for ns in req.times])
             else:
                 try:
                     result = u.run(*args)
@@ -600,20 +600,17 @@ class CompiledGraph:
                     raise
                 except Exception as exc:
                     raise InferenceError(f"layer '{u.name}' ({u.exec_type}) failed: {exc}") from exc
-                if profile:
-                    times[u.name] = (
-                        (time.perf_counter_ns() - t0) / 1000,
-                        (time.thread_time_ns() - c0) / 1000,
-                    )
                 if len(u.outs) == 1 and not isinstance(result, (list, tuple)):
                     slots[u.outs[0]] = result
                 else:
                     for s, r in zip(u.outs, result):
                         slots[s] = r
+                if profile:
+                    clock.lap(u.name)
             for s in release:
                 slots[s] = None
         outputs = {name: np.asarray(slots[s]) for name, s in self.output_slots.items()}
-        return outputs, times
+        return outputs, clock.stop() if profile else None
 
     def perf_counts(self, times):
         """``get_perf_counts()`` entries of every layer, with the times of the last profiled run."""
