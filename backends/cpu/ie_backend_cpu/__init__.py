@@ -109,7 +109,10 @@ class CPUBackend(Backend):
         from oversubscribing the cores (OpenMP teams slow down badly when they
         do). The default is one stream per infer request, up to the number of
         cores, so that ``load(net, num_requests=N)`` runs N requests at once; AUTO
-        picks one stream per 4 cores (at least 1), NUMA one per NUMA node.
+        picks streams of at most 4 threads, at least min(cores, 4) of them (as
+        many as cores on small machines, one per 4 cores on large ones: what
+        reaches a machine's throughput with that many requests in flight); NUMA
+        one per NUMA node.
     ``CPU_BIND_THREAD`` (YES/NO/NUMA/HYBRID_AWARE; default YES)
         YES pins each stream's threads to CPUs of their own, one CPU per thread
         (HYBRID_AWARE does the same: there is no core-type scheduling); NUMA
@@ -184,7 +187,7 @@ def streams_for(config, num_requests=1):
     if streams == "":
         return max(1, min(num_requests, _cpu_count()))
     if streams == "CPU_THROUGHPUT_AUTO":
-        return max(1, _cpu_count() // 4)
+        return max(min(_cpu_count(), 4), _cpu_count() // 4)
     if streams == "CPU_THROUGHPUT_NUMA":
         return _numa_nodes()
     return int(streams)
