@@ -76,6 +76,7 @@ TARGET_F32 = 1.2  # ie-core f32 latency <= 1.2x the faster of OpenVINO f32 and O
 TARGET_BF16 = 1.2  # ie-core bf16 latency <= 1.2x OpenVINO default
 TARGET_TPUT = 0.9  # ie-core async throughput >= 0.9x OpenVINO's best
 TARGET_SMALL = 1.5  # digits / small CNN latency <= 1.5x OpenVINO's
+TARGET_PERF_SUM = 0.1  # ie-core perf counts of executed layers sum to within 10% of the latency
 
 SETTLE_S = 0.02  # pause between blocks of different engines: lets idle worker threads stop spinning
 
@@ -269,6 +270,21 @@ class IECore:
     @staticmethod
     def infer(handle, inputs):
         return next(iter(handle.infer(inputs).values()))
+
+    def perf_count_sums(self, variants, runs):
+        """Sync runs with PERF_COUNT=YES: per run (wall ms around InferRequest.infer, its
+        ``latency`` in ms, the sum of the executed layers' real_time in ms, how many executed)."""
+        exec_net, _ = self._load(self._net, 1, {**self.used_config, "PERF_COUNT": "YES"})
+        request = exec_net.requests[0]
+        rows = []
+        for j in range(runs + 5):
+            t0 = time.perf_counter()
+            request.infer(variants[j % 2])
+            wall = time.perf_counter() - t0
+            executed = [pc["real_time"] for pc in request.get_perf_counts().values() if pc["status"] == "EXECUTED"]
+            if j >= 5:
+                rows.append((wall * 1e3, request.latency, sum(executed) / 1e3, len(executed)))
+        return rows
 
     @staticmethod
     def throughput_window(handle, variants, seconds):
@@ -585,6 +601,16 @@ class Bench:
                                  "min": float(ms.min()), "n": int(ms.size)}
         log(f"[{name}] latency median (ms): " + ", ".join(f"{ENGINES[k][0]} {res['latency'][k]['median']:.2f}" for k in live))
 
+        # --- ie-core perf counts: do the executed layers add up to the latency?
+        res["perf_counts"] = {}
+        for k in live:
+            if self.engines[k].family == "ie":
+                rows = np.asarray(self.engines[k].perf_count_sums(variants, a.runs))
+                res["perf_counts"][k] = {
+                    "wall": float(np.median(rows[:, 0])), "latency": float(np.median(rows[:, 1])),
+                    "sum": float(np.median(rows[:, 2])), "ratio": float(np.median(rows[:, 2] / rows[:, 1])),
+                    "wall_ratio": float(np.median(rows[:, 2] / rows[:, 0])), "layers": int(rows[0, 3])}
+
         # --- throughput: for each N, rounds of one window per engine, order rotated
         if not a.no_throughput:
             for n in REQUESTS:
@@ -890,6 +916,23 @@ def report(args, results, rss, meta):
         L += table(["model"] + labels + ["ratio"], rows)
         L.append("")
 
+    # --- perf counts
+    L.append("## Perf counts (ie-core, PERF_COUNT=YES): executed layers' real_time against the latency")
+    L.append("")
+    L.append("Sync `InferRequest.infer` runs (as many as the latency runs, after 5 warm-up runs): the "
+             "request's measured `latency`, and the wall time around the call (`time.perf_counter`, which adds the "
+             "Python call itself); sum: the executed layers' `real_time` (the request's own work included as its "
+             "Parameter/Result layers); medians. Target: the sum within 10% of the latency.")
+    L.append("")
+    rows = []
+    for name, res in results.items():
+        for k, pc in res.get("perf_counts", {}).items():
+            rows.append([name, ENGINES[k][0], str(pc["layers"]), fmt(pc["latency"], 3), fmt(pc["wall"], 3),
+                         fmt(pc["sum"], 3), f"{pc['ratio']:.2f}", f"{pc['wall_ratio']:.2f}"])
+    L += table(["model", "engine", "executed layers", "latency (ms)", "wall (ms)", "sum (ms)", "sum / latency",
+                "sum / wall"], rows)
+    L.append("")
+
     # --- agreement
     L.append("## Output agreement (max |out - OpenVINO f32| / max |OpenVINO f32|, batch-1 input)")
     L.append("")
@@ -939,6 +982,11 @@ def report(args, results, rss, meta):
                 L.append(f"- {name}: throughput, {ENGINES[ie_k][0]} best {fmt(a, 1)}/s{an} vs {ENGINES[ov_k][0]} best "
                          f"{fmt(b, 1)}/s{bn} = {fmt_ratio(r)} (target >= {TARGET_TPUT}x): "
                          f"**{verdict(r, TARGET_TPUT, higher_is_better=True)}**")
+        for k, pc in res.get("perf_counts", {}).items():
+            ok = abs(pc["ratio"] - 1) <= TARGET_PERF_SUM
+            L.append(f"- {name}: {ENGINES[k][0]} perf counts sum {fmt(pc['sum'], 3)} ms vs latency "
+                     f"{fmt(pc['latency'], 3)} ms = {pc['ratio']:.2f} (target within {TARGET_PERF_SUM:.0%}): "
+                     f"**{'met' if ok else 'not met'}**")
     L.append("")
     return "\n".join(L)
 
