@@ -76,13 +76,6 @@ def _cpu_count():
         return os.cpu_count() or 1
 
 
-def _numa_nodes():
-    try:
-        return max(1, sum(1 for d in os.listdir("/sys/devices/system/node") if d[4:].isdigit() and d.startswith("node")))
-    except OSError:
-        return 1
-
-
 # EXCLUSIVE_ASYNC_REQUESTS=YES serialises inferences of every compiled model that set it.
 _EXCLUSIVE = threading.Lock()
 
@@ -189,7 +182,7 @@ def streams_for(config, num_requests=1):
     if streams == "CPU_THROUGHPUT_AUTO":
         return max(min(_cpu_count(), 4), _cpu_count() // 4)
     if streams == "CPU_THROUGHPUT_NUMA":
-        return _numa_nodes()
+        return max(1, len(_numa_node_cpus()))
     return int(streams)
 
 
@@ -222,12 +215,13 @@ def stream_masks(config, streams, threads):
 
 
 def _numa_node_cpus():
+    """The CPU numbers of each NUMA node (empty where the kernel does not tell)."""
     nodes = []
     try:
-        names = sorted(d for d in os.listdir("/sys/devices/system/node") if d.startswith("node") and d[4:].isdigit())
+        names = [d for d in os.listdir("/sys/devices/system/node") if d.startswith("node") and d[4:].isdigit()]
     except OSError:
         return nodes
-    for name in names:
+    for name in sorted(names, key=lambda d: int(d[4:])):
         try:
             with open(f"/sys/devices/system/node/{name}/cpulist") as f:
                 nodes.append(_cpu_list(f.read()))
