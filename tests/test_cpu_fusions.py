@@ -231,6 +231,129 @@ def test_matmul_runtime_operands(tmp_path):
     check(y, [a, b], {"a": rand(2, 4, 8), "b": rand(2, 6, 8)}, tmp_path, executed=["MatMul", "Softmax"])
 
 
+def test_matmul_residual_add(tmp_path):
+    """MatMul + Add of another tensor of its shape: oneDNN post-op sum, in place in the shortcut's buffer."""
+    x, r = param((1, 16, 32), "x"), param((1, 16, 48), "r")
+    shortcut = ops.relu(r)
+    y = ops.softmax(ops.add(ops.matmul(x, ops.constant(rand(32, 48)), False, False), shortcut), -1)
+    counts, compiled = check(y, [x, r], {"x": rand(1, 16, 32), "r": rand(1, 16, 48)}, tmp_path,
+                             executed=["MatMul", "Relu", "Softmax"], fused=["Add"])
+    matmul = next(s for s in steps(compiled) if s[1].startswith("brg") or "gemm" in s[1])
+    assert matmul[2] == 1  # no copy of the shortcut: the sum is computed in its buffer
+
+
+def test_matmul_residual_add_shortcut_still_needed(tmp_path):
+    x = param((1, 16, 32), "x")
+    shortcut = ops.relu(x)
+    y = ops.add(ops.matmul(x, ops.constant(rand(32, 32)), False, False), shortcut)
+    check([y, ops.sigmoid(shortcut)], [x], {"x": rand(1, 16, 32)}, tmp_path, executed=["MatMul"], fused=["Add"])
+
+
+# --------------------------------------------------------------------------- transformer fusions
+
+
+def _layer_norm(x, n, eps_mode="inside_sqrt", tail=("Multiply", "Add")):
+    y = ops.mvn(x, ops.constant(np.array([-1], np.int64)), True, 1e-5, eps_mode)
+    for t in tail:
+        value = ops.constant(rand(1, 1, n, low=0.5, high=1.5))
+        y = {"Multiply": ops.multiply, "Add": ops.add, "Subtract": ops.subtract}[t](y, value)
+    return y
+
+
+@pytest.mark.parametrize("tail", [("Multiply", "Add"), ("Multiply",), ("Add",), ("Multiply", "Subtract")])
+@pytest.mark.parametrize("eps_mode", ["inside_sqrt", "outside_sqrt"])
+def test_layer_norm_affine(tail, eps_mode, tmp_path):
+    """MVN over the last axis with the following Multiply/Add of constants along it: one native step."""
+    x = param((2, 7, 48))
+    y = ops.relu(_layer_norm(x, 48, eps_mode, tail))
+    check(y, [x], {"x": rand(2, 7, 48) * 3 + 1}, tmp_path, executed=["MVN", "Relu"], fused=list(tail))
+
+
+def test_layer_norm_other_axes_not_fused(tmp_path):
+    """MVN over another axis, or a Multiply along another axis: nothing is folded."""
+    x = param((2, 7, 48))
+    a = ops.multiply(ops.mvn(x, ops.constant(np.array([1], np.int64)), True, 1e-5, "inside_sqrt"),
+                     ops.constant(rand(1, 1, 48)))
+    b = ops.multiply(ops.mvn(x, ops.constant(np.array([-1], np.int64)), True, 1e-5, "inside_sqrt"),
+                     ops.constant(rand(1, 7, 1)))
+    counts, _ = check([a, b], [x], {"x": rand(2, 7, 48)}, tmp_path)
+    assert all(pc["status"] == "EXECUTED" for pc in counts.values() if pc["layer_type"] == "Multiply")
+
+
+def _attention_block(heads=4, head=8, seq=16, k_chain=True, scale=True):
+    """A BERT self-attention block: Q/K/V projections split into heads by Reshape + Transpose, K
+    through two Transposes, SDPA, heads merged by Transpose + Reshape, output projection + residual."""
+    hidden = heads * head
+    x, mask = param((1, seq, hidden), "x"), param((1, 1, 1, seq), "mask")
+
+    def split(w):
+        y = ops.reshape(ops.matmul(x, ops.constant(rand(hidden, hidden) / 4), False, False),
+                        ops.constant(np.array([1, seq, heads, head], np.int64)), False)
+        return ops.transpose(y, ops.constant(np.array([0, 2, 1, 3], np.int64)))
+
+    q, v = split("q"), split("v")
+    if k_chain:
+        k = ops.reshape(ops.matmul(x, ops.constant(rand(hidden, hidden) / 4), False, False),
+                        ops.constant(np.array([1, seq, heads, head], np.int64)), False)
+        k = ops.transpose(ops.transpose(k, ops.constant(np.array([0, 2, 3, 1], np.int64))),
+                          ops.constant(np.array([0, 1, 3, 2], np.int64)))
+    else:
+        k = split("k")
+    args = [q, k, v, mask] + ([ops.constant(np.float32(0.3))] if scale else [])
+    att = ops.scaled_dot_product_attention(*args, causal=False)
+    merged = ops.reshape(ops.transpose(att, ops.constant(np.array([0, 2, 1, 3], np.int64))),
+                         ops.constant(np.array([1, seq, hidden], np.int64)), False)
+    y = ops.add(ops.matmul(merged, ops.constant(rand(hidden, hidden) / 4), False, False), x)
+    mask_value = np.zeros((1, 1, 1, seq), np.float32)
+    mask_value[..., -3:] = -10000.0
+    return y, [x, mask], {"x": rand(1, seq, hidden), "mask": mask_value}
+
+
+@pytest.mark.parametrize("k_chain", [True, False])
+@pytest.mark.parametrize("scale", [True, False])
+def test_attention_transposes_fused(k_chain, scale, tmp_path):
+    """SDPA reads Q/K/V through the strides before their Transposes and writes the merged-heads
+    layout: the whole block is one native program, every Transpose and the residual Add fused."""
+    y, params, inputs = _attention_block(k_chain=k_chain, scale=scale)
+    counts, compiled = check(y, params, inputs, tmp_path, executed=["ScaledDotProductAttention", "MatMul"],
+                             fused=["Transpose", "Add"])
+    assert len(compiled.executor.plan) == 1
+    assert not any("bf16" in pc["exec_type"] for pc in counts.values())
+
+
+@needs_bf16
+def test_attention_bf16(tmp_path):
+    y, params, inputs = _attention_block(heads=12, head=32, seq=128)
+    counts, _ = check(y, params, inputs, tmp_path, executed=["ScaledDotProductAttention"], fused=["Transpose"],
+                      config={"INFERENCE_PRECISION_HINT": "bf16"}, tol=1e-2)
+    sdpa = [pc for pc in counts.values() if pc["layer_type"] == "ScaledDotProductAttention"]
+    assert all("bf16" in pc["exec_type"] for pc in sdpa), sdpa
+
+
+def test_attention_transpose_read_twice_is_not_fused(tmp_path):
+    """A Transpose whose output something else reads too runs on its own; the attention reads its output."""
+    q, k, v = param((1, 8, 2, 4), "q"), param((1, 2, 8, 4), "k"), param((1, 2, 8, 4), "v")
+    qt = ops.transpose(q, ops.constant(np.array([0, 2, 1, 3], np.int64)))
+    att = ops.scaled_dot_product_attention(qt, k, v, causal=True)
+    out = ops.transpose(att, ops.constant(np.array([0, 3, 1, 2], np.int64)))
+    counts, _ = check([out, ops.relu(qt)], [q, k, v], {"q": rand(1, 8, 2, 4), "k": rand(1, 2, 8, 4),
+                                                       "v": rand(1, 2, 8, 4)}, tmp_path,
+                      executed=["ScaledDotProductAttention"])
+    by_type = {pc["layer_type"]: [] for pc in counts.values()}
+    for pc in counts.values():
+        by_type[pc["layer_type"]].append(pc["status"])
+    assert sorted(by_type["Transpose"]) == ["EXECUTED", "OPTIMIZED_OUT"]
+
+
+def test_attention_runtime_scale_runs_standalone(tmp_path):
+    """A scale computed at run time: the standalone kernel, the Transposes run on their own."""
+    q, s = param((1, 8, 2, 4), "q"), param((), "s")
+    qt = ops.transpose(q, ops.constant(np.array([0, 2, 1, 3], np.int64)))
+    att = ops.scaled_dot_product_attention(qt, qt, qt, ops.constant(rand(8, 8)), s, causal=False)
+    counts, _ = check(att, [q, s], {"q": rand(1, 8, 2, 4), "s": np.float32(0.5)}, tmp_path)
+    assert all(pc["status"] == "EXECUTED" for pc in counts.values() if pc["layer_type"] == "Transpose")
+
+
 # --------------------------------------------------------------------------- layouts and planning
 
 

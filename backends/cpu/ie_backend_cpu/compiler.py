@@ -11,11 +11,16 @@ execution plan:
   dead afterwards) and element-wise activations (ReLU, Clamp, Sigmoid, Tanh,
   Swish, HSwish, HSigmoid, Gelu, Elu, Mish, SoftPlus, Exp, Abs: oneDNN eltwise
   post-ops). A MatMul with a constant right operand absorbs Add of a constant
-  over its last dimension (bias) and activations. Absorbed layers report
-  ``OPTIMIZED_OUT``.
+  over its last dimension (bias), Add of another tensor of its shape (the
+  residual add, as for convolutions) and activations. A ScaledDotProductAttention
+  absorbs the chains of constant-order Transposes before its Q/K/V inputs (it
+  reads the tensors before them through permuted strides) and after its output
+  (it writes that layout). An MVN over the last axis (LayerNorm) absorbs a
+  following Multiply and Add/Subtract of constants along that axis. Absorbed
+  layers report ``OPTIMIZED_OUT``.
 * **Native programs.** Consecutive native layers (the fused groups, pooling,
-  global ReduceMean, element-wise, binary, Softmax, Reshape/Squeeze/Unsqueeze)
-  form one :class:`~ie_backend_cpu._ext.Program` that runs in a single call
+  global ReduceMean, element-wise, binary, Softmax, attention, LayerNorm,
+  Reshape/Squeeze/Unsqueeze) form one :class:`~ie_backend_cpu._ext.Program` that runs in a single call
   without the GIL. Activations stay in the layouts oneDNN picks
   (``format_tag::any``, blocked ``nChw16c`` etc.) between them and are
   reordered only where a layer needs a plain one; weights are reordered once
@@ -24,9 +29,9 @@ execution plan:
 * **Everything else** runs per layer through :func:`~ie_backend_cpu.kernels.kernel_for`
   (a single-layer oneDNN primitive, an extra kernel provider, or the reference).
 
-``precision="bf16"`` (``INFERENCE_PRECISION_HINT=bf16``) runs convolutions and
-constant-weight MatMuls on bf16 activations and weights with f32 accumulation;
-network outputs stay f32.
+``precision="bf16"`` (``INFERENCE_PRECISION_HINT=bf16``) runs convolutions,
+constant-weight MatMuls and the attention's two products on bf16 operands with
+f32 accumulation; network outputs stay f32.
 """
 
 import time
@@ -45,11 +50,13 @@ from .kernels import (
     KERNEL_PROVIDERS,
     _NotNative,
     _canonical_type,
+    _dense_strides,
     conv_params,
     kernel_for,
     matmul_params,
     pool_params,
 )
+from .transformer import mvn_params
 
 SOURCE_TYPES = ("Parameter", "Const")
 
@@ -315,6 +322,10 @@ class CompiledGraph:
                 if _value(n.inputs[0]) is not None:
                     return None
                 return _Group(n, (), n, "reshape", {})
+            if t == "ScaledDotProductAttention":
+                return self._attention(n, users, excluded, fused_into)
+            if t == "MVN":
+                return self._layer_norm(n, users, excluded, fused_into)
             if t == "Softmax":
                 rank = len(_shape(n.inputs[0]))
                 axis = n.context().attrs.int("axis", 1)
@@ -340,6 +351,106 @@ class CompiledGraph:
         if axes != list(range(2, len(x))):
             return None
         return _Group(n, (), n, "global_avg", {"keep": n.context().attrs.bool("keep_dims", False)})
+
+    def _fusable(self, node, users, excluded, fused_into):
+        """The single f32 layer reading ``node``'s output if it may be fused into a group, else None."""
+        readers = users.get(node.output(0), [])
+        if len(readers) != 1 or node.num_outputs != 1:
+            return None
+        nxt = readers[0][0]
+        if nxt.type == "Result" or nxt in excluded or nxt in fused_into or not _all_f32(nxt):
+            return None
+        return nxt
+
+    def _transposes(self, src, users, excluded, fused_into):
+        """(source, order, Transposes) of the chain of constant-order Transposes producing ``src``,
+        each read only by the next: ``src`` is ``source`` transposed by ``order``."""
+        order = list(range(len(_shape(src))))
+        chain = []
+        while _canonical_type(src.node) == "Transpose" and src.node not in chain:
+            tr = src.node
+            perm = _value(tr.inputs[1])
+            if perm is None or tr in excluded or tr in fused_into or self._fusable(tr, users, excluded, fused_into) is None:
+                break
+            perm = [int(p) + len(order) if int(p) < 0 else int(p) for p in np.asarray(perm).reshape(-1)]
+            if sorted(perm) != list(range(len(order))) or not _all_f32(tr):
+                break
+            order = [perm[i] for i in order]
+            chain.append(tr)
+            src = tr.inputs[0]
+        return src, order, chain
+
+    def _attention(self, n, users, excluded, fused_into):
+        """ScaledDotProductAttention reading Q, K, V through the strides of the tensors before their
+        Transposes and writing its output in the layout after the Transposes that follow it."""
+        ins = n.inputs
+        rank = len(_shape(ins[0]))
+        if any(len(_shape(s)) != rank for s in ins[:3]) or rank < 3:
+            return None
+        mask = ins[3] if len(ins) > 3 else None
+        if mask is not None and (_dtype(mask) != F32 or len(_shape(mask)) > rank):
+            return None
+        scale = None
+        if len(ins) > 4:
+            v = _value(ins[4])
+            if v is None or np.size(v) != 1:
+                return None
+            scale = float(np.asarray(v, np.float32).reshape(()))
+        fused, views = [], []
+        for src in ins[:3]:
+            source, order, chain = self._transposes(src, users, excluded, fused_into)
+            strides = _dense_strides(_shape(source))
+            views.append((source, [_shape(source)[i] for i in order], [strides[i] for i in order]))
+            fused.extend(chain)
+        # the Transposes after it: the output (dims) is written through `out_strides`
+        tail, order = n, list(range(len(n.output_shapes[0])))
+        while True:
+            nxt = self._fusable(tail, users, excluded, fused_into)
+            if nxt is None or _canonical_type(nxt) != "Transpose" or nxt.inputs[0].node is not tail:
+                break
+            perm = _value(nxt.inputs[1])
+            if perm is None:
+                break
+            perm = [int(p) + rank if int(p) < 0 else int(p) for p in np.asarray(perm).reshape(-1)]
+            if sorted(perm) != list(range(rank)):
+                break
+            order = [order[p] for p in perm]
+            fused.append(nxt)
+            tail = nxt
+        tail_strides = _dense_strides(tuple(tail.output_shapes[0]))
+        out_strides = [0] * rank
+        for i, o in enumerate(order):
+            out_strides[o] = tail_strides[i]
+        causal = n.context().attrs.bool("causal", False)
+        return _Group(n, tuple(fused), tail, "attention",
+                      {"views": views, "mask": mask, "scale": scale, "causal": causal,
+                       "out_dims": list(n.output_shapes[0]), "out_strides": out_strides})
+
+    def _layer_norm(self, n, users, excluded, fused_into):
+        """MVN over the last axis, absorbing a following Multiply and Add/Subtract of constants along it."""
+        out_shape = tuple(n.output_shapes[0])
+        _, r, inner, eps, inside, norm_var = mvn_params(n, _shape(n.inputs[0]))
+        if inner != 1 or not out_shape or r != out_shape[-1]:
+            return None
+        gamma = beta = None
+        fused, cur = [], n
+        while beta is None:
+            nxt = self._fusable(cur, users, excluded, fused_into)
+            t = _canonical_type(nxt) if nxt is not None else None
+            if t not in ("Multiply", "Add", "Subtract") or tuple(nxt.output_shapes[0]) != out_shape:
+                break
+            port = next(i for i, s in enumerate(nxt.inputs) if s.node is cur)
+            vec = _channel_vector(_value(nxt.inputs[1 - port]), out_shape, -1)
+            if vec is None or (t == "Multiply" and gamma is not None) or (t == "Subtract" and port != 0):
+                break
+            if t == "Multiply":
+                gamma = vec
+            else:
+                beta = -vec if t == "Subtract" else vec
+            fused.append(nxt)
+            cur = nxt
+        return _Group(n, tuple(fused), cur, "layer_norm",
+                      {"n": r, "eps": eps, "inside": inside, "norm_var": norm_var, "gamma": gamma, "beta": beta})
 
     def _binary(self, n):
         t = _canonical_type(n)
@@ -400,7 +511,7 @@ class CompiledGraph:
                 else:
                     sign = -1.0 if t == "Subtract" else 1.0
                     bias = (bias if bias is not None else np.zeros(out_shape[axis], np.float32)) + sign * vec
-            elif t == "Add" and other is not None and kind == "conv" and sum_src is None and not post:
+            elif t == "Add" and other is not None and sum_src is None and not post:
                 if _shape(other) != out_shape or _dtype(other) != F32:
                     break
                 sum_src = other
@@ -489,11 +600,22 @@ class CompiledGraph:
             b_t = -1 if b_const is not None else tensor(n.inputs[1])
             bias = spec.get("bias")
             bias_dims = [1] * (len(spec["dst"]) - 1) + [spec["dst"][-1]]
+            sum_t = tensor(spec["sum_src"]) if spec.get("sum_src") is not None else -1
             dst = new(grp.tail)
             prog.matmul(name, a, spec["a_dims"], spec["a_strides"], b_t,
                         None if b_const is None else np.ascontiguousarray(b_const, np.float32),
-                        spec["b_dims"], spec["b_strides"], bias, bias_dims, spec.get("post", []), dst, spec["dst"],
-                        self.bf16, False)
+                        spec["b_dims"], spec["b_strides"], bias, bias_dims, spec.get("post", []), sum_t, dst,
+                        spec["dst"], self.bf16, False)
+        elif kind == "attention":
+            (q, q_dims, q_strides), (k, k_dims, k_strides), (v, v_dims, v_strides) = spec["views"]
+            mask = tensor(spec["mask"]) if spec["mask"] is not None else -1
+            prog.attention(name, tensor(q), q_dims, q_strides, tensor(k), k_dims, k_strides, tensor(v), v_dims,
+                           v_strides, mask, new(grp.tail), spec["out_dims"], spec["out_strides"], spec["causal"],
+                           spec["scale"], self.bf16)
+        elif kind == "layer_norm":
+            src = tensor(n.inputs[0])
+            prog.layer_norm(name, src, new(grp.tail), spec["n"], spec["eps"], spec["inside"], spec["norm_var"],
+                            spec["gamma"], spec["beta"])
         elif kind == "pool":
             src = tensor(n.inputs[0])
             dst = new(n)

@@ -2,7 +2,8 @@
 //
 // The Python compiler (ie_backend_cpu/compiler.py) adds one step per executed
 // layer group (a convolution with its folded bias, post-ops and residual sum,
-// a pooling, ...) in execution order. Tensors between steps keep whatever
+// a pooling, ...) in execution order. Attention and LayerNorm steps run the
+// extension's own kernels (transformer.hpp) on the same buffers. Tensors between steps keep whatever
 // layout the producing primitive chose (format_tag::any: oneDNN's blocked
 // layouts, bf16 under the bf16 precision hint); a step that needs another
 // layout or data type gets a reorder in front of it, which is timed with it.
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "transformer.hpp"
 
 namespace py = pybind11;
 using namespace iecpu;
@@ -44,6 +46,12 @@ bool is_plain(const memory::desc &md, dt type) {
 }
 
 memory::desc any_md(const dims_t &d, dt type) { return memory::desc(d, type, memory::format_tag::any); }
+
+// A scratch buffer of `bytes` (an empty descriptor for none).
+memory::desc byte_md(size_t bytes) {
+    if (bytes == 0) return memory::desc();
+    return memory::desc({static_cast<memory::dim>(bytes)}, dt::u8, memory::format_tag::a);
+}
 
 dt dtype_of(bool bf16) { return bf16 ? dt::bf16 : dt::f32; }
 
@@ -62,8 +70,41 @@ struct Arg {
     memory::desc md;  // how the primitive sees the tensor's buffer
 };
 
+// A step computed by the extension's own kernels (transformer.hpp) instead of a oneDNN primitive;
+// it finds its buffers in the argument map like a primitive.
+struct NativeKernel {
+    virtual ~NativeKernel() = default;
+    virtual void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const = 0;
+};
+
+float *data_of(const std::unordered_map<int, memory> &args, int arg) {
+    return static_cast<float *>(args.at(arg).get_data_handle());
+}
+
+struct AttentionKernel : NativeKernel {
+    ie_tf::Attention attention;
+    float scale;
+    bool has_mask;
+    AttentionKernel(ie_tf::Attention a, float s, bool m) : attention(std::move(a)), scale(s), has_mask(m) {}
+    void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const override {
+        attention.execute(strm, data_of(args, DNNL_ARG_SRC_0), data_of(args, DNNL_ARG_SRC_1),
+                          data_of(args, DNNL_ARG_SRC_2), has_mask ? data_of(args, DNNL_ARG_SRC_3) : nullptr, scale,
+                          data_of(args, DNNL_ARG_DST),
+                          args.count(DNNL_ARG_SCRATCHPAD) ? args.at(DNNL_ARG_SCRATCHPAD).get_data_handle() : nullptr);
+    }
+};
+
+struct LayerNormKernel : NativeKernel {
+    ie_tf::LayerNorm norm;
+    explicit LayerNormKernel(ie_tf::LayerNorm n) : norm(std::move(n)) {}
+    void execute(dnnl::stream &, const std::unordered_map<int, memory> &args) const override {
+        norm.execute(data_of(args, DNNL_ARG_SRC), data_of(args, DNNL_ARG_DST));
+    }
+};
+
 struct Exec {
     dnnl::primitive prim;
+    std::shared_ptr<const NativeKernel> native;  // instead of prim
     std::vector<Arg> args;
     std::vector<std::pair<int, memory>> constants;
     memory::desc scratch;
@@ -193,6 +234,15 @@ public:
         return steps.back();
     }
 
+    // The residual sum of a step writing `dst` (post-op sum): the shortcut `sum_src` is copied into
+    // dst before the step's primitive runs, unless finalize() computes it in place in its buffer.
+    void residual_sum(Step &step, int sum_src, int dst) {
+        step.sum_src = sum_src;
+        step.sum_dst = dst;
+        step.sum_copy = static_cast<int>(step.execs.size());
+        convert(step, sum_src, md(dst), dst);
+    }
+
     static dnnl::post_ops make_post_ops(const std::vector<std::tuple<std::string, float, float>> &ops, bool sum) {
         dnnl::post_ops po;
         if (sum) po.append_sum(1.f);
@@ -265,12 +315,7 @@ public:
         }
         int s = ensure(step, src, pd.src_desc());
         tensors[dst].md = pd.dst_desc();
-        if (sum_src >= 0) {
-            step.sum_src = sum_src;
-            step.sum_dst = dst;
-            step.sum_copy = static_cast<int>(step.execs.size());
-            convert(step, sum_src, pd.dst_desc(), dst);
-        }
+        if (sum_src >= 0) residual_sum(step, sum_src, dst);
         Exec e;
         e.prim = dnnl::convolution_forward(pd);
         e.args = {{DNNL_ARG_SRC, s, pd.src_desc()}, {DNNL_ARG_DST, dst, pd.dst_desc()}};
@@ -360,12 +405,12 @@ public:
         finish_main(step, pd, std::move(e));
     }
 
-    // dst = a @ b (+ bias) with post-ops. a (and a runtime b) are read as plain tensors through
-    // (dims, strides) views; a constant b is reordered once into the layout oneDNN prefers.
+    // dst = a @ b (+ bias) (+ sum_src) with post-ops. a (and a runtime b) are read as plain tensors
+    // through (dims, strides) views; a constant b is reordered once into the layout oneDNN prefers.
     void matmul(const std::string &name, int a, const dims_t &a_dims, const dims_t &a_strides, int b_tensor,
                 std::optional<farray> b, const dims_t &b_dims, const dims_t &b_strides, std::optional<farray> bias,
-                const dims_t &bias_dims, const std::vector<std::tuple<std::string, float, float>> &post, int dst,
-                const dims_t &dst_dims, bool bf16, bool out_bf16) {
+                const dims_t &bias_dims, const std::vector<std::tuple<std::string, float, float>> &post, int sum_src,
+                int dst, const dims_t &dst_dims, bool bf16, bool out_bf16) {
         ThreadGuard guard(threads);
         auto &eng = cpu_engine();
         Step &step = new_step(name);
@@ -377,9 +422,10 @@ public:
         memory::desc dmd = plain_md(dst_dims, ot);
         memory::desc biasmd = bias ? plain_md(bias_dims) : memory::desc();
         dnnl::primitive_attr attr = user_scratchpad_attr();
-        attr.set_post_ops(make_post_ops(post, false));
+        attr.set_post_ops(make_post_ops(post, sum_src >= 0));
         dnnl::matmul::primitive_desc pd(eng, amd, bmd, biasmd, dmd, attr);
         tensors[dst].md = plain_md(tensors[dst].dims, ot);
+        if (sum_src >= 0) residual_sum(step, sum_src, dst);
         Exec e;
         e.prim = dnnl::matmul(pd);
         e.args = {{DNNL_ARG_SRC, at, amd}, {DNNL_ARG_DST, dst, dmd}};
@@ -400,6 +446,57 @@ public:
         }
         if (bias) e.constants.emplace_back(DNNL_ARG_BIAS, constant_memory(*bias, bias_dims, biasmd));
         finish_main(step, pd, std::move(e));
+    }
+
+    // dst = ScaledDotProductAttention(q, k, v, mask): q, k, v and dst seen through (dims, strides)
+    // views of their plain f32 buffers (fused Transposes), the mask (-1: none) plain f32.
+    void attention(const std::string &name, int q, const dims_t &q_dims, const dims_t &q_strides, int k,
+                   const dims_t &k_dims, const dims_t &k_strides, int v, const dims_t &v_dims, const dims_t &v_strides,
+                   int mask, int dst, const dims_t &dst_dims, const dims_t &dst_strides, bool causal,
+                   std::optional<float> scale, bool bf16) {
+        ThreadGuard guard(threads);
+        Step &step = new_step(name);
+        int qt = ensure_plain(step, q, dt::f32), kt = ensure_plain(step, k, dt::f32), vt = ensure_plain(step, v, dt::f32);
+        int mt = mask >= 0 ? ensure_plain(step, mask, dt::f32) : -1;
+        ie_tf::Attention att({q_dims, q_strides}, {k_dims, k_strides}, {v_dims, v_strides}, {dst_dims, dst_strides},
+                             mt >= 0 ? tensors[mt].dims : dims_t{}, mt >= 0, causal, bf16);
+        tensors[dst].md = plain_md(tensors[dst].dims);
+        Exec e;
+        e.native = std::make_shared<AttentionKernel>(att, scale ? *scale : att.default_scale(), mt >= 0);
+        e.args = {{DNNL_ARG_SRC_0, qt, memory::desc(q_dims, dt::f32, q_strides)},
+                  {DNNL_ARG_SRC_1, kt, memory::desc(k_dims, dt::f32, k_strides)},
+                  {DNNL_ARG_SRC_2, vt, memory::desc(v_dims, dt::f32, v_strides)},
+                  {DNNL_ARG_DST, dst, memory::desc(dst_dims, dt::f32, dst_strides)}};
+        if (mt >= 0) e.args.push_back({DNNL_ARG_SRC_3, mt, md(mt)});
+        e.scratch = byte_md(att.scratch_bytes());
+        step.impl = att.impl();
+        step.execs.push_back(std::move(e));
+    }
+
+    // dst = MVN over rows of n elements of src (* gamma + beta, each optional).
+    void layer_norm(const std::string &name, int src, int dst, int64_t n, float eps, bool inside, bool norm_var,
+                    std::optional<farray> gamma, std::optional<farray> beta) {
+        ThreadGuard guard(threads);
+        Step &step = new_step(name);
+        int s = ensure_plain(step, src, dt::f32);
+        ie_tf::LayerNorm norm;
+        norm.n = n;
+        norm.rows = static_cast<int64_t>(md(s).get_size() / sizeof(float)) / n;
+        norm.eps = eps;
+        norm.inside = inside;
+        norm.norm_var = norm_var;
+        if (gamma) norm.gamma.assign(gamma->data(), gamma->data() + gamma->size());
+        if (beta) norm.beta.assign(beta->data(), beta->data() + beta->size());
+        if (!norm.gamma.empty() && norm.gamma.size() != size_t(n)) throw std::invalid_argument("gamma size");
+        if (!norm.beta.empty() && norm.beta.size() != size_t(n)) throw std::invalid_argument("beta size");
+        tensors[dst].md = plain_md(tensors[dst].dims);
+        step.inplace_src = s;
+        step.inplace_dst = dst;
+        Exec e;
+        e.native = std::make_shared<LayerNormKernel>(norm);
+        e.args = {{DNNL_ARG_SRC, s, md(s)}, {DNNL_ARG_DST, dst, tensors[dst].md}};
+        step.impl = norm.impl();
+        step.execs.push_back(std::move(e));
     }
 
     void softmax(const std::string &name, int src, int dst, int axis) {
@@ -618,7 +715,12 @@ py::list Request::run(const std::vector<py::array> &in, bool profile) {
         t_last_threads = omp_get_max_threads();
         for (size_t s = 0; s < P.steps.size(); ++s) {
             const auto &execs = P.steps[s].execs;
-            for (size_t k = 0; k < execs.size(); ++k) execs[k].prim.execute(strm, args[s][k]);
+            for (size_t k = 0; k < execs.size(); ++k) {
+                if (execs[k].native)
+                    execs[k].native->execute(strm, args[s][k]);
+                else
+                    execs[k].prim.execute(strm, args[s][k]);
+            }
             if (profile) {
                 strm.wait();
                 times[s] = elapsed();
@@ -658,6 +760,8 @@ void init_program(py::module_ &m) {
         .def("binary", &Program::binary)
         .def("matmul", &Program::matmul)
         .def("softmax", &Program::softmax)
+        .def("attention", &Program::attention)
+        .def("layer_norm", &Program::layer_norm)
         .def("reshape", &Program::reshape)
         .def("finalize", &Program::finalize)
         .def("new_request", &Program::new_request)

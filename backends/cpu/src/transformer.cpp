@@ -11,6 +11,7 @@
 // Hot loops (MVN rows, the attention softmax) have an AVX-512 path chosen at run time
 // (__builtin_cpu_supports) next to a portable one, so the extension itself needs no -march.
 // ScaledDotProductAttention runs its two matrix products as oneDNN matmul primitives.
+// The attention and LayerNorm cores (transformer.hpp) also run as steps of native programs.
 //
 // Registered by ext.cpp's PYBIND11_MODULE through transformer_module(m), as the submodule
 // `_ext.transformer`.
@@ -38,23 +39,15 @@
 #define IE_TF_X86 1
 #endif
 
-#include "oneapi/dnnl/dnnl.hpp"
+#include "common.hpp"
+#include "transformer.hpp"
 
 namespace py = pybind11;
 
 namespace ie_tf {
 
-using dims_t = std::vector<int64_t>;
-
-int g_default_threads = 1;
-
-struct ThreadGuard {
-    int saved;
-    explicit ThreadGuard(int threads) : saved(omp_get_max_threads()) {
-        omp_set_num_threads(threads > 0 ? threads : g_default_threads);
-    }
-    ~ThreadGuard() { omp_set_num_threads(saved); }
-};
+using iecpu::dense_strides;
+using iecpu::ThreadGuard;
 
 bool has_avx512() {
 #ifdef IE_TF_X86
@@ -72,10 +65,10 @@ int64_t prod(const dims_t &d, size_t from = 0, size_t to = SIZE_MAX) {
     return p;
 }
 
-dims_t dense_strides(const dims_t &dims) {
-    dims_t s(dims.size(), 1);
-    for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * std::max<int64_t>(dims[i + 1], 1);
-    return s;
+dims_t pad_to(const dims_t &d, size_t rank) {
+    dims_t out(rank - d.size(), 1);
+    out.insert(out.end(), d.begin(), d.end());
+    return out;
 }
 
 std::string shape_str(const dims_t &d) {
@@ -600,7 +593,8 @@ IE_TF_AVX512 static inline __mmask16 tail_mask(int64_t n) {
 // (x - mean) / (sqrt(var) + eps) (eps outside), or x - mean without normalize_variance.
 
 #ifdef IE_TF_X86
-IE_TF_AVX512 static void mvn_row_avx512(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var) {
+IE_TF_AVX512 static void mvn_row_avx512(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var,
+                                        const float *gamma, const float *beta) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -637,13 +631,16 @@ IE_TF_AVX512 static void mvn_row_avx512(const float *x, float *y, int64_t n, flo
     const __m512 sc = _mm512_set1_ps(scale);
     for (i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_sub_ps(v, mean), sc));
+        __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mean), sc);
+        if (gamma) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, gamma + i));
+        if (beta) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, beta + i));
+        _mm512_mask_storeu_ps(y + i, m, v);
     }
 }
 #endif
 
-static void mvn_row_scalar(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var) {
+static void mvn_row_scalar(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var,
+                           const float *gamma, const float *beta) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -663,8 +660,32 @@ static void mvn_row_scalar(const float *x, float *y, int64_t n, float eps, bool 
         scale = static_cast<float>(inside ? 1.0 / std::sqrt(var + double(eps)) : 1.0 / (std::sqrt(var) + double(eps)));
     }
     const float m = static_cast<float>(mean);
-    for (i = 0; i < n; ++i) y[i] = (x[i] - m) * scale;
+    for (i = 0; i < n; ++i) {
+        float v = (x[i] - m) * scale;
+        if (gamma) v *= gamma[i];
+        if (beta) v += beta[i];
+        y[i] = v;
+    }
 }
+
+void LayerNorm::execute(const float *x, float *y) const {
+    const float *g = gamma.empty() ? nullptr : gamma.data();
+    const float *b = beta.empty() ? nullptr : beta.data();
+    const bool avx = has_avx512();
+    const bool par = omp_get_max_threads() > 1 && rows > 1 && rows * n * 4 >= kParallelBytes / 2;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t o = 0; o < rows; ++o) {
+#ifdef IE_TF_X86
+        if (avx) {
+            mvn_row_avx512(x + o * n, y + o * n, n, eps, inside, norm_var, g, b);
+            continue;
+        }
+#endif
+        mvn_row_scalar(x + o * n, y + o * n, n, eps, inside, norm_var, g, b);
+    }
+}
+
+std::string LayerNorm::impl() const { return has_avx512() ? "native:avx512" : "native"; }
 
 struct Mvn {
     int64_t outer, r, inner;
@@ -678,18 +699,13 @@ struct Mvn {
         const int nt = omp_get_max_threads();
         const int64_t bytes = outer * r * inner * 4;
         if (inner == 1) {
-            const bool avx = has_avx512();
-            const bool par = nt > 1 && outer > 1 && bytes >= kParallelBytes / 2;
-#pragma omp parallel for schedule(static) if (par)
-            for (int64_t o = 0; o < outer; ++o) {
-#ifdef IE_TF_X86
-                if (avx) {
-                    mvn_row_avx512(x + o * r, y + o * r, r, eps, inside, norm_var);
-                    continue;
-                }
-#endif
-                mvn_row_scalar(x + o * r, y + o * r, r, eps, inside, norm_var);
-            }
+            LayerNorm rows_norm;
+            rows_norm.rows = outer;
+            rows_norm.n = r;
+            rows_norm.eps = eps;
+            rows_norm.inside = inside;
+            rows_norm.norm_var = norm_var;
+            rows_norm.execute(x, y);
             return;
         }
         constexpr int64_t BLK = 256;
@@ -740,20 +756,14 @@ struct Mvn {
     }
 };
 
-// ============================================================================ ScaledDotProductAttention (f32)
-// scores = Q Kᵀ (oneDNN matmul, batch-broadcast), softmax(scores * scale + mask) per row
-// (in place, fused, AVX-512 exp), out = P V (oneDNN matmul).
+// ============================================================================ attention
+// scores = Q Kᵀ (oneDNN matmul, batch-broadcast, Q and K read through their views),
+// softmax(scores * scale + mask) per row (in place, fused, AVX-512 exp), out = P V (oneDNN
+// matmul writing through the output's view). bf16: Q, K and V are first packed dense as bf16
+// and P is rounded to bf16; both products accumulate in f32.
 
-dnnl::engine &engine() {
-    static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-    return eng;
-}
-
-dnnl::primitive_attr scratch_attr() {
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    return attr;
-}
+// the engine of the native programs too: their streams run these primitives
+using iecpu::cpu_engine;
 
 struct AlignedBuf {
     std::unique_ptr<char[]> raw;
@@ -762,6 +772,60 @@ struct AlignedBuf {
         ptr = reinterpret_cast<void *>((reinterpret_cast<uintptr_t>(raw.get()) + 63) & ~uintptr_t(63));
     }
 };
+
+size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
+
+// f32 -> bf16, rounding to nearest even (NaN stays NaN)
+static inline uint16_t bf16_of(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+    return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+bool has_avx512_bf16() {
+#ifdef IE_TF_X86
+    static const bool ok = has_avx512() && __builtin_cpu_supports("avx512bf16");
+    return ok;
+#else
+    return false;
+#endif
+}
+
+#ifdef IE_TF_X86
+IE_TF_AVX512 __attribute__((target("avx512bf16"))) static void bf16_row_avx512(const float *x, uint16_t *y,
+                                                                               int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + i), reinterpret_cast<__m256i &>(h));
+    }
+    for (; i < n; ++i) y[i] = bf16_of(x[i]);
+}
+#endif
+
+static void bf16_row(const float *x, int64_t stride, uint16_t *y, int64_t n) {
+#ifdef IE_TF_X86
+    if (stride == 1 && has_avx512_bf16()) return bf16_row_avx512(x, y, n);
+#endif
+    for (int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i * stride]);
+}
+
+// A dense bf16 copy of the f32 tensor `src` seen through `view`.
+static void pack_bf16(const float *src, const StridedView &view, uint16_t *dst) {
+    const int rank = static_cast<int>(view.dims.size());
+    const int64_t n = view.dims[rank - 1], rows = prod(view.dims, 0, rank - 1);
+    const bool par = omp_get_max_threads() > 1 && rows > 1 && rows * n * 4 >= kParallelBytes;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t rem = r, off = 0;
+        for (int i = rank - 2; i >= 0; --i) {
+            off += (rem % view.dims[i]) * view.strides[i];
+            rem /= view.dims[i];
+        }
+        bf16_row(src + off, view.strides[rank - 1], dst + r * n, n);
+    }
+}
 
 #ifdef IE_TF_X86
 // row[s] = softmax(row[s] * scale + mask[s * mstride]) over s < n; columns >= valid are masked out.
@@ -818,51 +882,187 @@ static void softmax_row_scalar(float *row, int64_t n, float scale, const float *
     for (int64_t i = 0; i < n; ++i) row[i] *= inv;
 }
 
+// A oneDNN matmul c = a @ b on the given memory descriptors, with a user scratchpad.
 struct Matmul {
     dnnl::matmul prim;
     dnnl::memory::desc a_md, b_md, c_md, scratch_md;
     std::string impl;
 
     Matmul() = default;
-    Matmul(const dims_t &a, const dims_t &as, const dims_t &b, const dims_t &bs, const dims_t &c) {
-        using dt = dnnl::memory::data_type;
-        a_md = dnnl::memory::desc(a, dt::f32, as);
-        b_md = dnnl::memory::desc(b, dt::f32, bs);
-        c_md = dnnl::memory::desc(c, dt::f32, dense_strides(c));
-        dnnl::matmul::primitive_desc pd(engine(), a_md, b_md, c_md, scratch_attr());
+    Matmul(const dnnl::memory::desc &a, const dnnl::memory::desc &b, const dnnl::memory::desc &c)
+        : a_md(a), b_md(b), c_md(c) {
+        dnnl::matmul::primitive_desc pd(cpu_engine(), a_md, b_md, c_md, iecpu::user_scratchpad_attr());
         prim = dnnl::matmul(pd);
         scratch_md = pd.scratchpad_desc();
         impl = pd.impl_info_str();
     }
 
-    void execute(dnnl::stream &strm, const float *a, const float *b, float *c) const {
-        auto &eng = engine();
-        std::unordered_map<int, dnnl::memory> args{
-            {DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<float *>(a))},
-            {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<float *>(b))},
-            {DNNL_ARG_DST, dnnl::memory(c_md, eng, c)}};
-        std::unique_ptr<AlignedBuf> scratch;
-        if (size_t size = scratch_md.get_size()) {
-            scratch.reset(new AlignedBuf(size));
-            args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch_md, eng, scratch->ptr));
-        }
+    void execute(dnnl::stream &strm, const void *a, const void *b, void *c, void *scratch) const {
+        auto &eng = cpu_engine();
+        std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<void *>(a))},
+                                                   {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<void *>(b))},
+                                                   {DNNL_ARG_DST, dnnl::memory(c_md, eng, c)}};
+        if (scratch_md.get_size()) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch_md, eng, scratch));
         prim.execute(strm, args);
     }
 };
 
-struct Sdpa {
-    // shapes padded to one rank; batch = all dims but the last two
-    dims_t q, k, v, out_shape, batch;
+struct Attention::State {
+    dims_t batch;  // the broadcast batch dims
     int64_t L = 0, S = 0, E = 0, Ev = 0;
-    bool causal = false;
-    bool has_mask = false, mask_bool = false;
-    dims_t mask_shape;                 // padded to the output rank
+    bool causal = false, has_mask = false, bf16 = false;
     std::vector<int64_t> row_mask_off;  // per scores row: offset of its mask row
     int64_t mask_col_stride = 0;
-    int64_t mask_count = 0;
-    bool has_scale_input = false;
-    float default_scale = 1.0f;
+    StridedView q, k, v;  // the f32 inputs (packed dense as bf16 under bf16)
     Matmul qk, pv;
+    // scratch: scores (f32), bf16 P, Q, K, V, the matmuls' scratchpad
+    size_t scores_at = 0, probs_at = 0, q_at = 0, k_at = 0, v_at = 0, matmul_at = 0, bytes = 0;
+    std::string impl;
+};
+
+Attention::Attention(const StridedView &q, const StridedView &k, const StridedView &v, const StridedView &out,
+                     const dims_t &mask_shape, bool has_mask, bool causal, bool bf16) {
+    using dt = dnnl::memory::data_type;
+    using md = dnnl::memory::desc;
+    const size_t rank = q.dims.size();
+    if (rank < 3 || rank > 12) throw std::invalid_argument("attention: unsupported rank");
+    for (const StridedView *x : {&q, &k, &v, &out})
+        if (x->dims.size() != rank || x->strides.size() != rank)
+            throw std::invalid_argument("attention: views of different ranks");
+    auto st = std::make_shared<State>();
+    st->L = q.dims[rank - 2];
+    st->E = q.dims[rank - 1];
+    st->S = k.dims[rank - 2];
+    st->Ev = v.dims[rank - 1];
+    if (k.dims[rank - 1] != st->E || v.dims[rank - 2] != st->S)
+        throw std::invalid_argument("attention: shapes do not fit");
+    for (size_t i = 0; i + 2 < rank; ++i) {
+        int64_t b = std::max({q.dims[i], k.dims[i], v.dims[i]});
+        for (auto d : {q.dims[i], k.dims[i], v.dims[i]})
+            if (d != b && d != 1) throw std::invalid_argument("attention: batch dims do not broadcast");
+        st->batch.push_back(b);
+    }
+    dims_t sc = st->batch, od = st->batch;
+    sc.insert(sc.end(), {st->L, st->S});
+    od.insert(od.end(), {st->L, st->Ev});
+    if (out.dims != od) throw std::invalid_argument("attention: unexpected output shape");
+    st->causal = causal;
+    st->bf16 = bf16;
+    st->q = q;
+    st->k = k;
+    st->v = v;
+
+    size_t end = 0;
+    auto take = [&end](size_t bytes) {
+        size_t at = end;
+        end += align64(bytes);
+        return at;
+    };
+    const dt ct = bf16 ? dt::bf16 : dt::f32;
+    // swap_last: [.., S, E] read as [.., E, S]
+    auto view_md = [&](const dims_t &dims, dims_t strides, bool swap_last) {
+        dims_t d = dims;
+        if (swap_last) {
+            std::swap(d[rank - 1], d[rank - 2]);
+            std::swap(strides[rank - 1], strides[rank - 2]);
+        }
+        return md(d, ct, strides);
+    };
+    st->scores_at = take(prod(sc) * 4);
+    md a, b, p, vv;
+    if (bf16) {
+        st->q_at = take(prod(q.dims) * 2);
+        st->k_at = take(prod(k.dims) * 2);
+        st->v_at = take(prod(v.dims) * 2);
+        st->probs_at = take(prod(sc) * 2);
+        a = view_md(q.dims, dense_strides(q.dims), false);
+        b = view_md(k.dims, dense_strides(k.dims), true);
+        p = view_md(sc, dense_strides(sc), false);
+        vv = view_md(v.dims, dense_strides(v.dims), false);
+    } else {
+        a = view_md(q.dims, q.strides, false);
+        b = view_md(k.dims, k.strides, true);
+        p = view_md(sc, dense_strides(sc), false);
+        vv = view_md(v.dims, v.strides, false);
+    }
+    st->qk = Matmul(a, b, md(sc, dt::f32, dense_strides(sc)));
+    st->pv = Matmul(p, vv, md(out.dims, dt::f32, out.strides));
+    st->matmul_at = take(std::max(st->qk.scratch_md.get_size(), st->pv.scratch_md.get_size()));
+    st->bytes = end;
+    st->impl = "attention:" + st->qk.impl;
+
+    st->has_mask = has_mask && !causal;
+    if (st->has_mask) {
+        if (mask_shape.size() > rank) throw std::invalid_argument("attention: mask rank too high");
+        dims_t m = pad_to(mask_shape, rank);
+        dims_t ms = dense_strides(m);
+        for (size_t i = 0; i < rank; ++i) {
+            int64_t full = sc[i];
+            if (m[i] != full && m[i] != 1) throw std::invalid_argument("attention: mask does not broadcast");
+            if (m[i] == 1) ms[i] = 0;
+        }
+        st->mask_col_stride = ms[rank - 1];
+        const int64_t rows = prod(st->batch) * st->L;
+        st->row_mask_off.resize(rows);
+        for (int64_t r = 0; r < rows; ++r) {
+            int64_t rem = r, off = (rem % st->L) * ms[rank - 2];
+            rem /= st->L;
+            for (int i = static_cast<int>(rank) - 3; i >= 0; --i) {
+                off += (rem % st->batch[i]) * ms[i];
+                rem /= st->batch[i];
+            }
+            st->row_mask_off[r] = off;
+        }
+    }
+    state_ = st;
+}
+
+size_t Attention::scratch_bytes() const { return state_->bytes; }
+const std::string &Attention::impl() const { return state_->impl; }
+float Attention::default_scale() const { return static_cast<float>(1.0 / std::sqrt(double(state_->E))); }
+
+void Attention::execute(dnnl::stream &strm, const float *q, const float *k, const float *v, const float *mask,
+                        float scale, float *out, void *scratch) const {
+    const State &s = *state_;
+    char *base = static_cast<char *>(scratch);
+    float *scores = reinterpret_cast<float *>(base + s.scores_at);
+    uint16_t *probs = reinterpret_cast<uint16_t *>(base + s.probs_at);
+    const void *a = q, *b = k, *vv = v;
+    if (s.bf16) {
+        pack_bf16(q, s.q, reinterpret_cast<uint16_t *>(base + s.q_at));
+        pack_bf16(k, s.k, reinterpret_cast<uint16_t *>(base + s.k_at));
+        pack_bf16(v, s.v, reinterpret_cast<uint16_t *>(base + s.v_at));
+        a = base + s.q_at;
+        b = base + s.k_at;
+        vv = base + s.v_at;
+    }
+    s.qk.execute(strm, a, b, scores, base + s.matmul_at);
+    strm.wait();
+    const int64_t rows = prod(s.batch) * s.L, S = s.S;
+    const bool avx = has_avx512();
+    const bool par = omp_get_max_threads() > 1 && rows > 1;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+        float *row = scores + r * S;
+        const float *mrow = s.has_mask ? mask + s.row_mask_off[r] : nullptr;
+        const int64_t valid = s.causal ? std::min<int64_t>(r % s.L + 1, S) : S;
+#ifdef IE_TF_X86
+        if (avx)
+            softmax_row_avx512(row, S, scale, mrow, s.mask_col_stride, valid);
+        else
+#endif
+            softmax_row_scalar(row, S, scale, mrow, s.mask_col_stride, valid);
+        if (s.bf16) bf16_row(row, 1, probs + r * S, S);
+    }
+    s.pv.execute(strm, s.bf16 ? static_cast<const void *>(probs) : scores, vv, out, base + s.matmul_at);
+    strm.wait();
+}
+
+struct Sdpa {
+    dims_t out_shape;
+    int64_t q_count = 0, k_count = 0, v_count = 0, mask_count = 0;
+    bool has_mask = false, mask_bool = false, has_scale_input = false;
+    std::shared_ptr<Attention> attention;
     int threads = 0;
     std::string impl;
 
@@ -874,12 +1074,12 @@ struct Sdpa {
             xs.push_back(py::array::ensure(objs[i]));
             if (!xs.back()) throw std::invalid_argument("ScaledDotProductAttention: an input is not an array");
         }
-        py::array qa = contiguous(xs[0], 4, prod(q), "SDPA query");
-        py::array ka = contiguous(xs[1], 4, prod(k), "SDPA key");
-        py::array va = contiguous(xs[2], 4, prod(v), "SDPA value");
+        py::array qa = contiguous(xs[0], 4, q_count, "SDPA query");
+        py::array ka = contiguous(xs[1], 4, k_count, "SDPA key");
+        py::array va = contiguous(xs[2], 4, v_count, "SDPA value");
         py::array ma;
         if (has_mask) ma = contiguous(xs[3], mask_bool ? 1 : 4, mask_count, "SDPA mask");
-        float scale = default_scale;
+        float scale = attention->default_scale();
         if (has_scale_input) {
             py::array sa = py::array::ensure(xs[4], py::array::c_style);
             if (!sa || sa.size() < 1) throw std::invalid_argument("SDPA scale input is empty");
@@ -895,9 +1095,7 @@ struct Sdpa {
         {
             py::gil_scoped_release release;
             ThreadGuard guard(threads);
-            const int64_t rows = prod(batch) * L;
-            AlignedBuf scores(static_cast<size_t>(rows * S) * sizeof(float));
-            float *sp = static_cast<float *>(scores.ptr);
+            AlignedBuf scratch(attention->scratch_bytes());
             std::unique_ptr<AlignedBuf> mbuf;
             const float *mask = static_cast<const float *>(mp);
             if (has_mask && mask_bool) {
@@ -907,26 +1105,8 @@ struct Sdpa {
                 for (int64_t i = 0; i < mask_count; ++i) m[i] = b[i] ? 0.0f : -std::numeric_limits<float>::infinity();
                 mask = m;
             }
-            dnnl::stream strm(engine());
-            qk.execute(strm, qp, kp, sp);
-            strm.wait();
-            const bool avx = has_avx512();
-            const bool par = omp_get_max_threads() > 1 && rows > 1;
-#pragma omp parallel for schedule(static) if (par)
-            for (int64_t rI = 0; rI < rows; ++rI) {
-                float *row = sp + rI * S;
-                const float *mrow = has_mask ? mask + row_mask_off[rI] : nullptr;
-                const int64_t valid = causal ? std::min<int64_t>(rI % L + 1, S) : S;
-#ifdef IE_TF_X86
-                if (avx) {
-                    softmax_row_avx512(row, S, scale, mrow, mask_col_stride, valid);
-                    continue;
-                }
-#endif
-                softmax_row_scalar(row, S, scale, mrow, mask_col_stride, valid);
-            }
-            pv.execute(strm, sp, vp, op);
-            strm.wait();
+            dnnl::stream strm(cpu_engine());
+            attention->execute(strm, qp, kp, vp, mask, scale, op, scratch.ptr);
         }
         return out;
     }
@@ -1035,81 +1215,34 @@ std::shared_ptr<Mvn> make_mvn(int64_t outer, int64_t r, int64_t inner, float eps
     return m;
 }
 
-dims_t pad_to(const dims_t &d, size_t rank) {
-    dims_t out(rank - d.size(), 1);
-    out.insert(out.end(), d.begin(), d.end());
-    return out;
-}
-
 std::shared_ptr<Sdpa> make_sdpa(const dims_t &q_shape, const dims_t &k_shape, const dims_t &v_shape,
                                 const dims_t &mask_shape, bool has_mask, bool mask_bool, bool causal,
                                 bool has_scale_input, const dims_t &out_shape, int threads) {
     ThreadGuard guard(threads);
     const size_t rank = std::max({q_shape.size(), k_shape.size(), v_shape.size()});
     if (rank < 3 || rank > 12) throw std::invalid_argument("SDPA: unsupported rank");
-    auto p = std::make_shared<Sdpa>();
-    p->q = pad_to(q_shape, rank);
-    p->k = pad_to(k_shape, rank);
-    p->v = pad_to(v_shape, rank);
-    p->L = p->q[rank - 2];
-    p->E = p->q[rank - 1];
-    p->S = p->k[rank - 2];
-    p->Ev = p->v[rank - 1];
-    if (p->k[rank - 1] != p->E || p->v[rank - 2] != p->S) throw std::invalid_argument("SDPA: shapes do not fit");
-    for (size_t i = 0; i + 2 < rank; ++i) {
-        int64_t b = std::max({p->q[i], p->k[i], p->v[i]});
-        for (auto d : {p->q[i], p->k[i], p->v[i]})
-            if (d != b && d != 1) throw std::invalid_argument("SDPA: batch dims do not broadcast");
-        p->batch.push_back(b);
-    }
-    dims_t out = p->batch;
-    out.push_back(p->L);
-    out.push_back(p->Ev);
+    auto dense = [rank](const dims_t &shape) {
+        dims_t d = pad_to(shape, rank);
+        return StridedView{d, dense_strides(d)};
+    };
+    StridedView q = dense(q_shape), k = dense(k_shape), v = dense(v_shape);
+    dims_t out;
+    for (size_t i = 0; i + 2 < rank; ++i) out.push_back(std::max({q.dims[i], k.dims[i], v.dims[i]}));
+    out.insert(out.end(), {q.dims[rank - 2], v.dims[rank - 1]});
     if (prod(out) != prod(out_shape)) throw std::invalid_argument("SDPA: unexpected output shape");
+    auto p = std::make_shared<Sdpa>();
+    p->attention = std::make_shared<Attention>(q, k, v, StridedView{out, dense_strides(out)}, mask_shape, has_mask,
+                                               causal, false);
     p->out_shape = out_shape;
-    p->causal = causal;
-    p->has_scale_input = has_scale_input;
-    p->default_scale = static_cast<float>(1.0 / std::sqrt(double(p->E)));
-    p->threads = threads;
-
-    // scores = Q @ K^T: K [.., S, E] read as [.., E, S] through its strides
-    dims_t kt = p->k, kts = dense_strides(p->k);
-    std::swap(kt[rank - 1], kt[rank - 2]);
-    std::swap(kts[rank - 1], kts[rank - 2]);
-    dims_t sc = p->batch;
-    sc.push_back(p->L);
-    sc.push_back(p->S);
-    dims_t qb = p->q, vb = p->v;
-    p->qk = Matmul(qb, dense_strides(qb), kt, kts, sc);
-    p->pv = Matmul(sc, dense_strides(sc), vb, dense_strides(vb), out);
-    p->impl = "native:" + p->qk.impl + (has_avx512() ? "+avx512" : "");
-
+    p->q_count = prod(q.dims);
+    p->k_count = prod(k.dims);
+    p->v_count = prod(v.dims);
     p->has_mask = has_mask && !causal;
     p->mask_bool = mask_bool;
-    if (p->has_mask) {
-        if (mask_shape.size() > rank) throw std::invalid_argument("SDPA: mask rank too high");
-        dims_t m = pad_to(mask_shape, rank);
-        p->mask_count = prod(m);
-        dims_t ms = dense_strides(m);
-        for (size_t i = 0; i < rank; ++i) {
-            int64_t full = i + 2 < rank ? p->batch[i] : (i + 2 == rank ? p->L : p->S);
-            if (m[i] != full && m[i] != 1) throw std::invalid_argument("SDPA: mask does not broadcast");
-            if (m[i] == 1) ms[i] = 0;
-        }
-        p->mask_col_stride = ms[rank - 1];
-        const int64_t rows = prod(p->batch) * p->L;
-        p->row_mask_off.resize(rows);
-        for (int64_t r = 0; r < rows; ++r) {
-            int64_t rem = r, off = 0;
-            off += (rem % p->L) * ms[rank - 2];
-            rem /= p->L;
-            for (int i = static_cast<int>(rank) - 3; i >= 0; --i) {
-                off += (rem % p->batch[i]) * ms[i];
-                rem /= p->batch[i];
-            }
-            p->row_mask_off[r] = off;
-        }
-    }
+    p->mask_count = has_mask ? prod(mask_shape) : 0;
+    p->has_scale_input = has_scale_input;
+    p->threads = threads;
+    p->impl = "native:" + p->attention->impl() + (has_avx512() ? "+avx512" : "");
     return p;
 }
 
@@ -1117,7 +1250,6 @@ std::shared_ptr<Sdpa> make_sdpa(const dims_t &q_shape, const dims_t &k_shape, co
 
 void transformer_module(py::module_ &parent) {
     using namespace ie_tf;
-    g_default_threads = omp_get_max_threads();
     py::module_ m = parent.def_submodule("transformer", "native transformer and data-movement kernels");
 
     py::class_<StridedCopy, std::shared_ptr<StridedCopy>>(m, "StridedCopy")
