@@ -496,6 +496,22 @@ def test_bf16_convolutions_and_matmul(tmp_path):
 
 
 @needs_bf16
+def test_bf16_matmul_operands_converted_once(tmp_path):
+    """bf16: a tensor several MatMuls read is converted to bf16 once; a MatMul read only by bf16
+    MatMuls writes bf16 (the rounding they would do), so the next one reads it as it is."""
+    x = param((1, 16, 32))
+    a = ops.relu(x)
+    q = ops.matmul(a, ops.constant(rand(32, 32)), False, False)
+    k = ops.matmul(a, ops.constant(rand(32, 32)), False, False)
+    h = ops.gelu(ops.matmul(a, ops.constant(rand(32, 64)), False, False), "erf")
+    y = ops.matmul(h, ops.constant(rand(64, 32)), False, False)
+    _, compiled = check([q, k, y], [x], {"x": rand(1, 16, 32)}, tmp_path, executed=["MatMul"], fused=["Gelu"],
+                        config={"INFERENCE_PRECISION_HINT": "bf16"}, tol=1e-2)
+    matmuls = [n for _, impl, n in steps(compiled) if "bf16" in impl]
+    assert matmuls == [2, 1, 1, 1], steps(compiled)
+
+
+@needs_bf16
 def test_bf16_outputs_are_f32(tmp_path):
     x, y = _bf16_net()
     model = ov.Model([y.output(0)], [x], "m")
@@ -558,6 +574,35 @@ def test_models_bf16(zoo, name):
     ov_bf16 = core.compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})([inputs["data"]])[0]
     bound = max(1e-2, 1.5 * rel_l2(ov_bf16, expected))
     assert rel_l2(actual, expected) <= bound
+
+
+@pytest.mark.parametrize("precision", ["f32", pytest.param("bf16", marks=needs_bf16)])
+def test_bert_encoder_fused(zoo, precision):
+    """The BERT encoder: every Transpose, the LayerNorms' Multiply/Add and the residual Adds fused,
+    the layers in one native program; OpenVINO f32's result (bf16: within 1e-2)."""
+    models, directory = zoo
+    xml = models.build("bert_encoder", directory)["fp32"]
+    inputs = models.make_inputs("bert_encoder")
+    plugin = IEPlugin("CPU")
+    plugin.set_config({"PERF_COUNT": "YES", "INFERENCE_PRECISION_HINT": precision})
+    net = IENetwork(model=xml, weights=xml[:-4] + ".bin")
+    exec_net = plugin.load(net)
+    request = exec_net.requests[0]
+    request.infer(inputs)
+    for name, expected in zip(net.outputs, openvino_infer(xml, inputs)):
+        assert_close(request.outputs[name], expected, 1e-5 if precision == "f32" else 1e-2)
+    counts = request.get_perf_counts()
+    executed = {}
+    for pc in counts.values():
+        if pc["status"] == "EXECUTED":
+            executed[pc["layer_type"]] = executed.get(pc["layer_type"], 0) + 1
+    assert "Transpose" not in executed
+    assert executed["ScaledDotProductAttention"] == 6 and executed["MVN"] == 13
+    assert executed["Add"] == 1  # the position embeddings; the LayerNorms' and the residual Adds are fused
+    sdpa = [pc["exec_type"] for pc in counts.values() if pc["layer_type"] == "ScaledDotProductAttention"]
+    assert all(("bf16" in e) == (precision == "bf16") for e in sdpa), sdpa
+    programs = exec_net._compiled.executor.programs
+    assert max(len(p.steps()) for p in programs) >= 6 * 8  # a program takes the encoder layers
 
 
 # --------------------------------------------------------------------------- extra kernel providers

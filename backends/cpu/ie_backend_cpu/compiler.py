@@ -605,7 +605,7 @@ class CompiledGraph:
             prog.matmul(name, a, spec["a_dims"], spec["a_strides"], b_t,
                         None if b_const is None else np.ascontiguousarray(b_const, np.float32),
                         spec["b_dims"], spec["b_strides"], bias, bias_dims, spec.get("post", []), sum_t, dst,
-                        spec["dst"], self.bf16, False)
+                        spec["dst"], self.bf16, self.bf16 and self._read_as_bf16(grp.tail))
         elif kind == "attention":
             (q, q_dims, q_strides), (k, k_dims, k_strides), (v, v_dims, v_strides) = spec["views"]
             mask = tensor(spec["mask"]) if spec["mask"] is not None else -1
@@ -654,6 +654,16 @@ class CompiledGraph:
             prog.binary(name, a, b_t, b_arr, list(spec["b_dims"]), new(n), spec["alg"])
         else:  # pragma: no cover
             raise _NotNative()
+
+    def _read_as_bf16(self, node):
+        """Whether only bf16 MatMuls with constant weights read ``node``'s output (as their first operand),
+        so that it may be written in bf16: the rounding they would do on reading it."""
+        readers = self._users.get(node.output(0), [])
+        for reader, port in readers:
+            grp = self._group_of.get(reader)
+            if grp is None or reader is not grp.head or grp.kind != "matmul" or grp.spec["b_const"] is None or port:
+                return False
+        return bool(readers)
 
     def _consumer_layout(self, node, depth=0):
         """The activation layout the convolutions reading ``node``'s output (through poolings and

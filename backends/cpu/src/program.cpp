@@ -171,6 +171,7 @@ public:
     std::vector<Step> steps;
     std::vector<int> inputs;   // tensor ids
     std::vector<int> outputs;  // tensor ids (plain f32)
+    std::vector<std::pair<int, int>> copies;  // (tensor, its copy in another layout) made by ensure()
     size_t arena_size = 0, scratch_size = 0;
     int threads = 0;
     bool finalized = false;
@@ -219,12 +220,19 @@ public:
         return into;
     }
 
+    // `t` in layout `want`: itself, the copy an earlier step made, or a new copy made by `step`
+    // (e.g. the bf16 copy of a LayerNorm output that the Q, K and V projections all read).
     int ensure(Step &step, int t, const memory::desc &want) {
-        return md(t) == want ? t : convert(step, t, want);
+        if (md(t) == want) return t;
+        for (auto &[from, copy] : copies)
+            if (from == t && tensors[copy].md == want) return copy;
+        int copy = convert(step, t, want);
+        copies.emplace_back(t, copy);
+        return copy;
     }
 
     int ensure_plain(Step &step, int t, dt type) {
-        return is_plain(md(t), type) ? t : convert(step, t, plain_md(tensors[t].dims, type));
+        return is_plain(md(t), type) ? t : ensure(step, t, plain_md(tensors[t].dims, type));
     }
 
     Step &new_step(const std::string &name) {
