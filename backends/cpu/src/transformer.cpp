@@ -811,6 +811,30 @@ static void bf16_row(const float *x, int64_t stride, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i * stride]);
 }
 
+// Whether `view` sees each of prod(dims) consecutive elements once (its strides are a permutation
+// of dense ones): a transposed dense tensor, converted to bf16 as it lies and read through the same strides.
+static bool covers_dense_span(const StridedView &view) {
+    std::vector<std::pair<int64_t, int64_t>> by_stride;  // (stride, dim) of the dims > 1
+    for (size_t i = 0; i < view.dims.size(); ++i)
+        if (view.dims[i] > 1) by_stride.emplace_back(view.strides[i], view.dims[i]);
+    std::sort(by_stride.begin(), by_stride.end());
+    int64_t expected = 1;
+    for (auto &[stride, dim] : by_stride) {
+        if (stride != expected) return false;
+        expected *= dim;
+    }
+    return true;
+}
+
+// bf16 copy of n consecutive f32 values
+static void convert_bf16(const float *src, uint16_t *dst, int64_t n) {
+    constexpr int64_t kBlock = 4096;
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+    const bool par = omp_get_max_threads() > 1 && blocks > 1 && n * 4 >= kParallelBytes;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t b = 0; b < blocks; ++b) bf16_row(src + b * kBlock, 1, dst + b * kBlock, std::min(kBlock, n - b * kBlock));
+}
+
 // A dense bf16 copy of the f32 tensor `src` seen through `view`.
 static void pack_bf16(const float *src, const StridedView &view, uint16_t *dst) {
     const int rank = static_cast<int>(view.dims.size());
@@ -827,10 +851,24 @@ static void pack_bf16(const float *src, const StridedView &view, uint16_t *dst) 
     }
 }
 
+// The strides of the bf16 copy of `view` that to_bf16() makes: the view's own when it covers a
+// dense span (converted as it lies), else dense ones (packed).
+static dims_t bf16_strides(const StridedView &view) {
+    return covers_dense_span(view) ? view.strides : dense_strides(view.dims);
+}
+
+static void to_bf16(const float *src, const StridedView &view, uint16_t *dst) {
+    if (covers_dense_span(view))
+        convert_bf16(src, dst, prod(view.dims));
+    else
+        pack_bf16(src, view, dst);
+}
+
 #ifdef IE_TF_X86
-// row[s] = softmax(row[s] * scale + mask[s * mstride]) over s < n; columns >= valid are masked out.
-IE_TF_AVX512 static void softmax_row_avx512(float *row, int64_t n, float scale, const float *mask, int64_t mstride,
-                                            int64_t valid) {
+// row[s] = exp(row[s] * scale + mask[s * mstride] - max) over s < n (columns >= valid masked out);
+// returns 1 / their sum.
+IE_TF_AVX512 static inline float softmax_exp_avx512(float *row, int64_t n, float scale, const float *mask,
+                                                    int64_t mstride, int64_t valid) {
     const __m512 vs = _mm512_set1_ps(scale);
     const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     __m512 vmax = ninf;
@@ -856,11 +894,30 @@ IE_TF_AVX512 static void softmax_row_avx512(float *row, int64_t n, float scale, 
         _mm512_mask_storeu_ps(row + i, m, e);
         vsum = _mm512_add_ps(vsum, e);
     }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    return 1.0f / _mm512_reduce_add_ps(vsum);
+}
+
+// row[s] = softmax(row[s] * scale + mask[s * mstride]) over s < n; columns >= valid are masked out.
+IE_TF_AVX512 static void softmax_row_avx512(float *row, int64_t n, float scale, const float *mask, int64_t mstride,
+                                            int64_t valid) {
+    const __m512 inv = _mm512_set1_ps(softmax_exp_avx512(row, n, scale, mask, mstride, valid));
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         _mm512_mask_storeu_ps(row + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), inv));
     }
+}
+
+// The same softmax written as bf16 to `out` (`row` is left with the unnormalised exponentials).
+IE_TF_AVX512 __attribute__((target("avx512bf16"))) static void softmax_row_bf16_avx512(
+    float *row, int64_t n, float scale, const float *mask, int64_t mstride, int64_t valid, uint16_t *out) {
+    const float inv = softmax_exp_avx512(row, n, scale, mask, mstride, valid);
+    const __m512 vinv = _mm512_set1_ps(inv);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(row + i), vinv));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + i), reinterpret_cast<__m256i &>(h));
+    }
+    for (; i < n; ++i) out[i] = bf16_of(row[i] * inv);
 }
 #endif
 
@@ -913,7 +970,7 @@ struct Attention::State {
     bool causal = false, has_mask = false, bf16 = false;
     std::vector<int64_t> row_mask_off;  // per scores row: offset of its mask row
     int64_t mask_col_stride = 0;
-    StridedView q, k, v;  // the f32 inputs (packed dense as bf16 under bf16)
+    StridedView q, k, v;  // the f32 inputs (copied to bf16 under bf16: see bf16_strides)
     Matmul qk, pv;
     // scratch: scores (f32), bf16 P, Q, K, V, the matmuls' scratchpad
     size_t scores_at = 0, probs_at = 0, q_at = 0, k_at = 0, v_at = 0, matmul_at = 0, bytes = 0;
@@ -975,10 +1032,10 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
         st->k_at = take(prod(k.dims) * 2);
         st->v_at = take(prod(v.dims) * 2);
         st->probs_at = take(prod(sc) * 2);
-        a = view_md(q.dims, dense_strides(q.dims), false);
-        b = view_md(k.dims, dense_strides(k.dims), true);
+        a = view_md(q.dims, bf16_strides(q), false);
+        b = view_md(k.dims, bf16_strides(k), true);
         p = view_md(sc, dense_strides(sc), false);
-        vv = view_md(v.dims, dense_strides(v.dims), false);
+        vv = view_md(v.dims, bf16_strides(v), false);
     } else {
         a = view_md(q.dims, q.strides, false);
         b = view_md(k.dims, k.strides, true);
@@ -1029,9 +1086,9 @@ void Attention::execute(dnnl::stream &strm, const float *q, const float *k, cons
     uint16_t *probs = reinterpret_cast<uint16_t *>(base + s.probs_at);
     const void *a = q, *b = k, *vv = v;
     if (s.bf16) {
-        pack_bf16(q, s.q, reinterpret_cast<uint16_t *>(base + s.q_at));
-        pack_bf16(k, s.k, reinterpret_cast<uint16_t *>(base + s.k_at));
-        pack_bf16(v, s.v, reinterpret_cast<uint16_t *>(base + s.v_at));
+        to_bf16(q, s.q, reinterpret_cast<uint16_t *>(base + s.q_at));
+        to_bf16(k, s.k, reinterpret_cast<uint16_t *>(base + s.k_at));
+        to_bf16(v, s.v, reinterpret_cast<uint16_t *>(base + s.v_at));
         a = base + s.q_at;
         b = base + s.k_at;
         vv = base + s.v_at;
@@ -1039,7 +1096,7 @@ void Attention::execute(dnnl::stream &strm, const float *q, const float *k, cons
     s.qk.execute(strm, a, b, scores, base + s.matmul_at);
     strm.wait();
     const int64_t rows = prod(s.batch) * s.L, S = s.S;
-    const bool avx = has_avx512();
+    const bool avx = has_avx512(), avx_bf16 = has_avx512_bf16();
     const bool par = omp_get_max_threads() > 1 && rows > 1;
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t r = 0; r < rows; ++r) {
@@ -1047,6 +1104,10 @@ void Attention::execute(dnnl::stream &strm, const float *q, const float *k, cons
         const float *mrow = s.has_mask ? mask + s.row_mask_off[r] : nullptr;
         const int64_t valid = s.causal ? std::min<int64_t>(r % s.L + 1, S) : S;
 #ifdef IE_TF_X86
+        if (s.bf16 && avx_bf16) {
+            softmax_row_bf16_avx512(row, S, scale, mrow, s.mask_col_stride, valid, probs + r * S);
+            continue;
+        }
         if (avx)
             softmax_row_avx512(row, S, scale, mrow, s.mask_col_stride, valid);
         else
