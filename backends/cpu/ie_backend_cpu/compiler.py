@@ -611,7 +611,7 @@ class CompiledGraph:
             mask = tensor(spec["mask"]) if spec["mask"] is not None else -1
             prog.attention(name, tensor(q), q_dims, q_strides, tensor(k), k_dims, k_strides, tensor(v), v_dims,
                            v_strides, mask, new(grp.tail), spec["out_dims"], spec["out_strides"], spec["causal"],
-                           spec["scale"], self.bf16)
+                           spec["scale"], self.bf16, self.bf16 and self._read_as_bf16(grp.tail))
         elif kind == "layer_norm":
             src = tensor(n.inputs[0])
             prog.layer_norm(name, src, new(grp.tail), spec["n"], spec["eps"], spec["inside"], spec["norm_var"],
@@ -656,11 +656,13 @@ class CompiledGraph:
             raise _NotNative()
 
     def _read_as_bf16(self, node):
-        """Whether only bf16 MatMuls with constant weights read ``node``'s output (as their first operand),
-        so that it may be written in bf16: the rounding they would do on reading it."""
+        """Whether only bf16 MatMuls with constant weights read ``node``'s output (as their first operand,
+        possibly through Reshapes), so that it may be written in bf16: the rounding they would do on reading it."""
         readers = self._users.get(node.output(0), [])
         for reader, port in readers:
             grp = self._group_of.get(reader)
+            if grp is not None and grp.kind == "reshape" and self._read_as_bf16(grp.tail):
+                continue
             if grp is None or reader is not grp.head or grp.kind != "matmul" or grp.spec["b_const"] is None or port:
                 return False
         return bool(readers)

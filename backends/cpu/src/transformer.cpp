@@ -978,7 +978,7 @@ struct Attention::State {
 };
 
 Attention::Attention(const StridedView &q, const StridedView &k, const StridedView &v, const StridedView &out,
-                     const dims_t &mask_shape, bool has_mask, bool causal, bool bf16) {
+                     const dims_t &mask_shape, bool has_mask, bool causal, bool bf16, bool bf16_out) {
     using dt = dnnl::memory::data_type;
     using md = dnnl::memory::desc;
     const size_t rank = q.dims.size();
@@ -1043,7 +1043,7 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
         vv = view_md(v.dims, v.strides, false);
     }
     st->qk = Matmul(a, b, md(sc, dt::f32, dense_strides(sc)));
-    st->pv = Matmul(p, vv, md(out.dims, dt::f32, out.strides));
+    st->pv = Matmul(p, vv, md(out.dims, bf16_out ? dt::bf16 : dt::f32, out.strides));
     st->matmul_at = take(std::max(st->qk.scratch_md.get_size(), st->pv.scratch_md.get_size()));
     st->bytes = end;
     st->impl = "attention:" + st->qk.impl;
@@ -1079,7 +1079,7 @@ const std::string &Attention::impl() const { return state_->impl; }
 float Attention::default_scale() const { return static_cast<float>(1.0 / std::sqrt(double(state_->E))); }
 
 void Attention::execute(dnnl::stream &strm, const float *q, const float *k, const float *v, const float *mask,
-                        float scale, float *out, void *scratch) const {
+                        float scale, void *out, void *scratch) const {
     const State &s = *state_;
     char *base = static_cast<char *>(scratch);
     float *scores = reinterpret_cast<float *>(base + s.scores_at);
@@ -1293,7 +1293,7 @@ std::shared_ptr<Sdpa> make_sdpa(const dims_t &q_shape, const dims_t &k_shape, co
     if (prod(out) != prod(out_shape)) throw std::invalid_argument("SDPA: unexpected output shape");
     auto p = std::make_shared<Sdpa>();
     p->attention = std::make_shared<Attention>(q, k, v, StridedView{out, dense_strides(out)}, mask_shape, has_mask,
-                                               causal, false);
+                                               causal, false, false);
     p->out_shape = out_shape;
     p->q_count = prod(q.dims);
     p->k_count = prod(k.dims);
