@@ -398,6 +398,17 @@ def test_reference_layer_splits_programs(tmp_path):
     assert len(compiled.executor.programs) >= 2
 
 
+def test_independent_kernels_do_not_split_programs(tmp_path):
+    """A per-layer kernel that reads none of a program's tensors (an int64 mask converted to f32)
+    runs before it rather than splitting it in two."""
+    x, m = param((1, 16, 8), "x"), ops.parameter([1, 16, 1], np.int64, name="m")
+    a = ops.sigmoid(ops.matmul(ops.relu(x), ops.constant(rand(8, 8)), False, False))
+    y = ops.multiply(a, ops.convert(m, np.float32))
+    _, compiled = check(y, [x, m], {"x": rand(1, 16, 8), "m": np.array(RNG.integers(0, 2, (1, 16, 1)))}, tmp_path,
+                        executed=["MatMul", "Multiply"])
+    assert [u.segment for u, _ in compiled.executor.plan] == [-1, 0]
+
+
 def test_intermediate_output_and_internal_reader(tmp_path):
     """A tensor that is both a network output and read by a later layer."""
     x = param((1, 8, 8, 8))

@@ -27,7 +27,8 @@ execution plan:
   here. Each request owns an arena sized at load whose buffers are reused
   along the network.
 * **Everything else** runs per layer through :func:`~ie_backend_cpu.kernels.kernel_for`
-  (a single-layer oneDNN primitive, an extra kernel provider, or the reference).
+  (a single-layer oneDNN primitive, an extra kernel provider, or the reference),
+  scheduled as early as its inputs allow so that it does not split a program.
 
 ``precision="bf16"`` (``INFERENCE_PRECISION_HINT=bf16``) runs convolutions,
 constant-weight MatMuls and the attention's two products on bf16 operands with
@@ -210,7 +211,7 @@ class CompiledGraph:
         self._group_of = {g.head: g for g in groups.values()}
         self._group_of.update({f: g for g in groups.values() for f in g.fused})
         self._layout_cache = {}
-        # emission units ordered by the position of their tails
+        # emission units ordered by the position of their tails, per-layer kernels as early as they can run
         units = []
         for n in runnable:
             if n in fused_into:
@@ -218,6 +219,7 @@ class CompiledGraph:
             grp = groups.get(n)
             units.append((order[grp.tail] if grp else order[n], n, grp))
         units.sort(key=lambda u: u[0])
+        units = _hoist_kernels(units)
 
         # slots: one per (node, port)
         slot_of, constants, input_slots, output_slots = slot_layout(g)
@@ -752,6 +754,26 @@ class CompiledGraph:
     def perf_counts(self, times):
         """``get_perf_counts()`` entries of every layer, with the times of the last profiled run."""
         return merge_perf_counts(self.static_counts, times)
+
+
+def _hoist_kernels(units):
+    """``units`` (in execution order) with every per-layer kernel moved up to just after the units it
+    reads from, but never into a run of native units: kernels independent of a program (BERT's
+    attention-mask chain) then do not split it in two."""
+    placed, producer = [], {}
+    for unit in units:
+        _, n, grp = unit
+        pos = len(placed)
+        if grp is None:
+            index = {id(u): i for i, u in enumerate(placed)}
+            pos = 1 + max((index[id(producer[s.node])] for s in n.inputs if s.node in producer), default=-1)
+            # after the kernels already there (their order kept), and not into a native run
+            while pos < len(placed) and (placed[pos][2] is None or (pos and placed[pos - 1][2] is not None)):
+                pos += 1
+        placed.insert(pos, unit)
+        for member in (grp.head,) + grp.fused if grp else (n,):
+            producer[member] = unit
+    return placed
 
 
 class _Retry(Exception):
