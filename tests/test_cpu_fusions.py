@@ -398,6 +398,15 @@ def test_reference_layer_splits_programs(tmp_path):
     assert len(compiled.executor.programs) >= 2
 
 
+def test_scalar_minus_tensor_runs_in_the_program(tmp_path):
+    """BERT's mask chain: (1 - mask) * -10000 as an eltwise linear step and a binary step."""
+    x = param((1, 1, 1, 16))
+    y = ops.multiply(ops.subtract(ops.constant(np.ones((1, 1, 1, 1), np.float32)), ops.relu(x)),
+                     ops.constant(np.float32(-10000.0)))
+    counts, compiled = check(y, [x], {"x": rand(1, 1, 1, 16)}, tmp_path, executed=["Subtract", "Multiply"])
+    assert len(compiled.executor.plan) == 1
+
+
 def test_independent_kernels_do_not_split_programs(tmp_path):
     """A per-layer kernel that reads none of a program's tensors (an int64 mask converted to f32)
     runs before it rather than splitting it in two."""

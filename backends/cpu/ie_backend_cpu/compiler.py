@@ -339,7 +339,7 @@ class CompiledGraph:
                 return self._binary(n)
             act = _activation(n)
             if act is not None and _shape(n.inputs[0]) == tuple(n.output_shapes[0]) and len(n.output_shapes[0]) > 0:
-                return _Group(n, (), n, "eltwise", {"act": act})
+                return _Group(n, (), n, "eltwise", {"act": act, "src": n.inputs[0]})
         except Exception:  # noqa: BLE001  (_NotNative, odd attributes): the layer runs on its own
             return None
         return None
@@ -465,6 +465,10 @@ class CompiledGraph:
         a, b = n.inputs[0], n.inputs[1]
         if _value(a) is not None and _value(b) is not None:
             return None
+        if t == "Subtract" and _value(a) is not None and np.size(_value(a)) == 1 and _shape(b) == out:
+            # scalar - x: x * -1 + scalar (BERT's attention-mask chain: 1 - mask)
+            c = float(np.asarray(_value(a), np.float32).reshape(()))
+            return _Group(n, (), n, "eltwise", {"act": ("eltwise_linear", -1.0, c), "src": b})
         swap = False
         if _shape(a) != out or _value(a) is not None:
             if not commutative or _shape(b) != out or _value(b) is not None:
@@ -643,7 +647,7 @@ class CompiledGraph:
             src = tensor(n.inputs[0])
             prog.softmax(name, src, new(n), spec["axis"])
         elif kind == "eltwise":
-            src = tensor(n.inputs[0])
+            src = tensor(spec["src"])
             alg, alpha, beta = spec["act"]
             prog.eltwise(name, src, new(n), alg, alpha, beta)
         elif kind == "binary":
