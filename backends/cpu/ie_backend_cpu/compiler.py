@@ -662,12 +662,16 @@ class CompiledGraph:
             raise _NotNative()
 
     def _read_as_bf16(self, node):
-        """Whether only bf16 MatMuls with constant weights read ``node``'s output (as their first operand,
-        possibly through Reshapes), so that it may be written in bf16: the rounding they would do on reading it."""
+        """Whether only bf16 MatMuls with constant weights (as their first operand) and attentions (as Q,
+        K or V) read ``node``'s output, possibly through Reshapes, so that it may be written in bf16: the
+        rounding they would do on reading it."""
         readers = self._users.get(node.output(0), [])
         for reader, port in readers:
             grp = self._group_of.get(reader)
             if grp is not None and grp.kind == "reshape" and self._read_as_bf16(grp.tail):
+                continue
+            if grp is not None and grp.kind == "attention" and any(
+                    src.node is node and src.index == 0 for src, _, _ in grp.spec["views"]):
                 continue
             if grp is None or reader is not grp.head or grp.kind != "matmul" or grp.spec["b_const"] is None or port:
                 return False

@@ -457,24 +457,27 @@ public:
     }
 
     // dst = ScaledDotProductAttention(q, k, v, mask): q, k, v and dst seen through (dims, strides)
-    // views of their plain buffers (fused Transposes; dst f32, or bf16 with out_bf16), the mask
-    // (-1: none) plain f32.
+    // views of their plain buffers (fused Transposes; q, k, v f32, or bf16 under bf16 when all three
+    // are; dst f32, or bf16 with out_bf16), the mask (-1: none) plain f32.
     void attention(const std::string &name, int q, const dims_t &q_dims, const dims_t &q_strides, int k,
                    const dims_t &k_dims, const dims_t &k_strides, int v, const dims_t &v_dims, const dims_t &v_strides,
                    int mask, int dst, const dims_t &dst_dims, const dims_t &dst_strides, bool causal,
                    std::optional<float> scale, bool bf16, bool out_bf16) {
         ThreadGuard guard(threads);
         Step &step = new_step(name);
-        int qt = ensure_plain(step, q, dt::f32), kt = ensure_plain(step, k, dt::f32), vt = ensure_plain(step, v, dt::f32);
+        // bf16 Q, K, V (written so by their MatMuls) are read as they are, otherwise f32 ones
+        const bool in_bf16 = bf16 && is_plain(md(q), dt::bf16) && is_plain(md(k), dt::bf16) && is_plain(md(v), dt::bf16);
+        const dt it = dtype_of(in_bf16);
+        int qt = ensure_plain(step, q, it), kt = ensure_plain(step, k, it), vt = ensure_plain(step, v, it);
         int mt = mask >= 0 ? ensure_plain(step, mask, dt::f32) : -1;
         ie_tf::Attention att({q_dims, q_strides}, {k_dims, k_strides}, {v_dims, v_strides}, {dst_dims, dst_strides},
-                             mt >= 0 ? tensors[mt].dims : dims_t{}, mt >= 0, causal, bf16, out_bf16);
+                             mt >= 0 ? tensors[mt].dims : dims_t{}, mt >= 0, causal, bf16, in_bf16, out_bf16);
         tensors[dst].md = plain_md(tensors[dst].dims, dtype_of(out_bf16));
         Exec e;
         e.native = std::make_shared<AttentionKernel>(att, scale ? *scale : att.default_scale(), mt >= 0);
-        e.args = {{DNNL_ARG_SRC_0, qt, memory::desc(q_dims, dt::f32, q_strides)},
-                  {DNNL_ARG_SRC_1, kt, memory::desc(k_dims, dt::f32, k_strides)},
-                  {DNNL_ARG_SRC_2, vt, memory::desc(v_dims, dt::f32, v_strides)},
+        e.args = {{DNNL_ARG_SRC_0, qt, memory::desc(q_dims, it, q_strides)},
+                  {DNNL_ARG_SRC_1, kt, memory::desc(k_dims, it, k_strides)},
+                  {DNNL_ARG_SRC_2, vt, memory::desc(v_dims, it, v_strides)},
                   {DNNL_ARG_DST, dst, memory::desc(dst_dims, dtype_of(out_bf16), dst_strides)}};
         if (mt >= 0) e.args.push_back({DNNL_ARG_SRC_3, mt, md(mt)});
         e.scratch = byte_md(att.scratch_bytes());

@@ -756,8 +756,8 @@ struct Mvn {
 // ============================================================================ attention
 // scores = Q Kᵀ (oneDNN matmul, batch-broadcast, Q and K read through their views),
 // softmax(scores * scale + mask) per row (in place, fused, AVX-512 exp), out = P V (oneDNN
-// matmul writing through the output's view). bf16: Q, K and V are first packed dense as bf16
-// and P is rounded to bf16; both products accumulate in f32.
+// matmul writing through the output's view). bf16: Q, K and V are first converted to bf16
+// (unless they are bf16 already) and P is rounded to bf16; both products accumulate in f32.
 
 // the engine of the native programs too: their streams run these primitives
 using iecpu::cpu_engine;
@@ -964,7 +964,7 @@ struct Matmul {
 struct Attention::State {
     dims_t batch;  // the broadcast batch dims
     int64_t L = 0, S = 0, E = 0, Ev = 0;
-    bool causal = false, has_mask = false, bf16 = false;
+    bool causal = false, has_mask = false, bf16 = false, convert_inputs = false;
     std::vector<int64_t> row_mask_off;  // per scores row: offset of its mask row
     int64_t mask_col_stride = 0;
     StridedView q, k, v;  // the f32 inputs (copied to bf16 under bf16: see bf16_strides)
@@ -975,7 +975,8 @@ struct Attention::State {
 };
 
 Attention::Attention(const StridedView &q, const StridedView &k, const StridedView &v, const StridedView &out,
-                     const dims_t &mask_shape, bool has_mask, bool causal, bool bf16, bool bf16_out) {
+                     const dims_t &mask_shape, bool has_mask, bool causal, bool bf16, bool bf16_in,
+                     bool bf16_out) {
     using dt = dnnl::memory::data_type;
     using md = dnnl::memory::desc;
     const size_t rank = q.dims.size();
@@ -1001,7 +1002,8 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
     od.insert(od.end(), {st->L, st->Ev});
     if (out.dims != od) throw std::invalid_argument("attention: unexpected output shape");
     st->causal = causal;
-    st->bf16 = bf16;
+    st->bf16 = bf16 || bf16_in;
+    st->convert_inputs = bf16 && !bf16_in;
     st->q = q;
     st->k = k;
     st->v = v;
@@ -1012,7 +1014,7 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
         end += align64(bytes);
         return at;
     };
-    const dt ct = bf16 ? dt::bf16 : dt::f32;
+    const dt ct = st->bf16 ? dt::bf16 : dt::f32;
     // swap_last: [.., S, E] read as [.., E, S]
     auto view_md = [&](const dims_t &dims, dims_t strides, bool swap_last) {
         dims_t d = dims;
@@ -1024,7 +1026,7 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
     };
     st->scores_at = take(prod(sc) * 4);
     md a, b, p, vv;
-    if (bf16) {
+    if (st->convert_inputs) {
         st->q_at = take(prod(q.dims) * 2);
         st->k_at = take(prod(k.dims) * 2);
         st->v_at = take(prod(v.dims) * 2);
@@ -1034,6 +1036,7 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
         p = view_md(sc, dense_strides(sc), false);
         vv = view_md(v.dims, bf16_strides(v), false);
     } else {
+        if (st->bf16) st->probs_at = take(prod(sc) * 2);
         a = view_md(q.dims, q.strides, false);
         b = view_md(k.dims, k.strides, true);
         p = view_md(sc, dense_strides(sc), false);
@@ -1075,17 +1078,17 @@ size_t Attention::scratch_bytes() const { return state_->bytes; }
 const std::string &Attention::impl() const { return state_->impl; }
 float Attention::default_scale() const { return static_cast<float>(1.0 / std::sqrt(double(state_->E))); }
 
-void Attention::execute(dnnl::stream &strm, const float *q, const float *k, const float *v, const float *mask,
+void Attention::execute(dnnl::stream &strm, const void *q, const void *k, const void *v, const float *mask,
                         float scale, void *out, void *scratch) const {
     const State &s = *state_;
     char *base = static_cast<char *>(scratch);
     float *scores = reinterpret_cast<float *>(base + s.scores_at);
     uint16_t *probs = reinterpret_cast<uint16_t *>(base + s.probs_at);
     const void *a = q, *b = k, *vv = v;
-    if (s.bf16) {
-        to_bf16(q, s.q, reinterpret_cast<uint16_t *>(base + s.q_at));
-        to_bf16(k, s.k, reinterpret_cast<uint16_t *>(base + s.k_at));
-        to_bf16(v, s.v, reinterpret_cast<uint16_t *>(base + s.v_at));
+    if (s.convert_inputs) {
+        to_bf16(static_cast<const float *>(q), s.q, reinterpret_cast<uint16_t *>(base + s.q_at));
+        to_bf16(static_cast<const float *>(k), s.k, reinterpret_cast<uint16_t *>(base + s.k_at));
+        to_bf16(static_cast<const float *>(v), s.v, reinterpret_cast<uint16_t *>(base + s.v_at));
         a = base + s.q_at;
         b = base + s.k_at;
         vv = base + s.v_at;
@@ -1290,7 +1293,7 @@ std::shared_ptr<Sdpa> make_sdpa(const dims_t &q_shape, const dims_t &k_shape, co
     if (prod(out) != prod(out_shape)) throw std::invalid_argument("SDPA: unexpected output shape");
     auto p = std::make_shared<Sdpa>();
     p->attention = std::make_shared<Attention>(q, k, v, StridedView{out, dense_strides(out)}, mask_shape, has_mask,
-                                               causal, false, false);
+                                               causal, false, false, false);
     p->out_shape = out_shape;
     p->q_count = prod(q.dims);
     p->k_count = prod(k.dims);

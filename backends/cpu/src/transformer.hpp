@@ -23,12 +23,13 @@ struct StridedView {
 // (batch dims broadcast), each read through its view, the output [batch.., L, Ev] written through
 // its view. The mask (f32, plain, broadcast to [batch.., L, S]) is optional, `causal` masks
 // columns after the row. With `bf16`, Q·Kᵀ and P·V run on bf16 operands (f32 accumulation,
-// softmax in f32, P rounded to bf16). The output is f32, or bf16 with `bf16_out`.
+// softmax in f32, P rounded to bf16); with `bf16_in` too, Q, K and V are bf16 tensors (read through
+// their views as they are, not converted). The output is f32, or bf16 with `bf16_out`.
 class Attention {
 public:
     Attention(const StridedView &q, const StridedView &k, const StridedView &v, const StridedView &out,
-              const dims_t &mask_shape, bool has_mask, bool causal, bool bf16, bool bf16_out);
-    void execute(dnnl::stream &strm, const float *q, const float *k, const float *v, const float *mask, float scale,
+              const dims_t &mask_shape, bool has_mask, bool causal, bool bf16, bool bf16_in, bool bf16_out);
+    void execute(dnnl::stream &strm, const void *q, const void *k, const void *v, const float *mask, float scale,
                  void *out, void *scratch) const;
     size_t scratch_bytes() const;
     const std::string &impl() const;
