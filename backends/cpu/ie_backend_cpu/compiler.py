@@ -20,8 +20,8 @@ execution plan:
   layers report ``OPTIMIZED_OUT``.
 * **Native programs.** Consecutive native layers (the fused groups, pooling,
   global ReduceMean, element-wise, binary, Softmax, attention, LayerNorm,
-  Reshape/Squeeze/Unsqueeze) form one :class:`~ie_backend_cpu._ext.Program` that runs in a single call
-  without the GIL. Activations stay in the layouts oneDNN picks
+  Reshape/Squeeze/Unsqueeze) form one :class:`~ie_backend_cpu._ext.Program`
+  that runs in a single call without the GIL. Activations stay in the layouts oneDNN picks
   (``format_tag::any``, blocked ``nChw16c`` etc.) between them and are
   reordered only where a layer needs a plain one; weights are reordered once
   here. Each request owns an arena sized at load whose buffers are reused
@@ -355,14 +355,15 @@ class CompiledGraph:
         return _Group(n, (), n, "global_avg", {"keep": n.context().attrs.bool("keep_dims", False)})
 
     def _fusable(self, node, users, excluded, fused_into):
-        """The single f32 layer reading ``node``'s output if it may be fused into a group, else None."""
+        """(reader, port) of the single f32 layer reading ``node``'s output if it may be fused into a group,
+        else None."""
         readers = users.get(node.output(0), [])
         if len(readers) != 1 or node.num_outputs != 1:
             return None
-        nxt = readers[0][0]
+        nxt, port = readers[0]
         if nxt.type == "Result" or nxt in excluded or nxt in fused_into or not _all_f32(nxt):
             return None
-        return nxt
+        return nxt, port
 
     def _transposes(self, src, users, excluded, fused_into):
         """(source, order, Transposes) of the chain of constant-order Transposes producing ``src``,
@@ -372,7 +373,9 @@ class CompiledGraph:
         while _canonical_type(src.node) == "Transpose" and src.node not in chain:
             tr = src.node
             perm = _value(tr.inputs[1])
-            if perm is None or tr in excluded or tr in fused_into or self._fusable(tr, users, excluded, fused_into) is None:
+            if perm is None or tr in excluded or tr in fused_into:
+                break
+            if self._fusable(tr, users, excluded, fused_into) is None:
                 break
             perm = [int(p) + len(order) if int(p) < 0 else int(p) for p in np.asarray(perm).reshape(-1)]
             if sorted(perm) != list(range(len(order))) or not _all_f32(tr):
@@ -407,8 +410,8 @@ class CompiledGraph:
         # the Transposes after it: the output (dims) is written through `out_strides`
         tail, order = n, list(range(len(n.output_shapes[0])))
         while True:
-            nxt = self._fusable(tail, users, excluded, fused_into)
-            if nxt is None or _canonical_type(nxt) != "Transpose" or nxt.inputs[0].node is not tail:
+            nxt, port = self._fusable(tail, users, excluded, fused_into) or (None, None)
+            if nxt is None or _canonical_type(nxt) != "Transpose" or port != 0:
                 break
             perm = _value(nxt.inputs[1])
             if perm is None:
@@ -437,11 +440,10 @@ class CompiledGraph:
         gamma = beta = None
         fused, cur = [], n
         while beta is None:
-            nxt = self._fusable(cur, users, excluded, fused_into)
+            nxt, port = self._fusable(cur, users, excluded, fused_into) or (None, None)
             t = _canonical_type(nxt) if nxt is not None else None
             if t not in ("Multiply", "Add", "Subtract") or tuple(nxt.output_shapes[0]) != out_shape:
                 break
-            port = next(i for i, s in enumerate(nxt.inputs) if s.node is cur)
             vec = _channel_vector(_value(nxt.inputs[1 - port]), out_shape, -1)
             if vec is None or (t == "Multiply" and gamma is not None) or (t == "Subtract" and port != 0):
                 break
@@ -490,11 +492,8 @@ class CompiledGraph:
         bias, post, sum_src, fused = None, [], None, []
         cur = head
         while True:
-            readers = users.get(cur.output(0), [])
-            if len(readers) != 1 or cur.num_outputs != 1:
-                break
-            nxt, port = readers[0]
-            if nxt.type == "Result" or nxt in excluded or nxt in fused_into or not _all_f32(nxt) or tuple(nxt.output_shapes[0]) != out_shape:
+            nxt, port = self._fusable(cur, users, excluded, fused_into) or (None, None)
+            if nxt is None or tuple(nxt.output_shapes[0]) != out_shape:
                 break
             t = _canonical_type(nxt)
             other = nxt.inputs[1 - port] if t in _BINARY and len(nxt.inputs) == 2 else None

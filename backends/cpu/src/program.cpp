@@ -2,9 +2,9 @@
 //
 // The Python compiler (ie_backend_cpu/compiler.py) adds one step per executed
 // layer group (a convolution with its folded bias, post-ops and residual sum,
-// a pooling, ...) in execution order. Attention and LayerNorm steps run the
-// extension's own kernels (transformer.hpp) on the same buffers. Tensors between steps keep whatever
-// layout the producing primitive chose (format_tag::any: oneDNN's blocked
+// a pooling, ...) in execution order; attention and LayerNorm steps run the
+// extension's own kernels (transformer.hpp) on the same buffers. Tensors between
+// steps keep whatever layout the producing primitive chose (format_tag::any: oneDNN's blocked
 // layouts, bf16 under the bf16 precision hint); a step that needs another
 // layout or data type gets a reorder in front of it, which is timed with it.
 // finalize() plans the memory: every intermediate tensor gets an offset in one
@@ -77,9 +77,7 @@ struct NativeKernel {
     virtual void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const = 0;
 };
 
-float *data_of(const std::unordered_map<int, memory> &args, int arg) {
-    return static_cast<float *>(args.at(arg).get_data_handle());
-}
+void *buffer_of(const std::unordered_map<int, memory> &args, int arg) { return args.at(arg).get_data_handle(); }
 
 struct AttentionKernel : NativeKernel {
     ie_tf::Attention attention;
@@ -87,10 +85,10 @@ struct AttentionKernel : NativeKernel {
     bool has_mask;
     AttentionKernel(ie_tf::Attention a, float s, bool m) : attention(std::move(a)), scale(s), has_mask(m) {}
     void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const override {
-        attention.execute(strm, data_of(args, DNNL_ARG_SRC_0), data_of(args, DNNL_ARG_SRC_1),
-                          data_of(args, DNNL_ARG_SRC_2), has_mask ? data_of(args, DNNL_ARG_SRC_3) : nullptr, scale,
-                          data_of(args, DNNL_ARG_DST),
-                          args.count(DNNL_ARG_SCRATCHPAD) ? args.at(DNNL_ARG_SCRATCHPAD).get_data_handle() : nullptr);
+        const float *mask = has_mask ? static_cast<const float *>(buffer_of(args, DNNL_ARG_SRC_3)) : nullptr;
+        void *scratch = args.count(DNNL_ARG_SCRATCHPAD) ? buffer_of(args, DNNL_ARG_SCRATCHPAD) : nullptr;
+        attention.execute(strm, buffer_of(args, DNNL_ARG_SRC_0), buffer_of(args, DNNL_ARG_SRC_1),
+                          buffer_of(args, DNNL_ARG_SRC_2), mask, scale, buffer_of(args, DNNL_ARG_DST), scratch);
     }
 };
 
@@ -98,7 +96,8 @@ struct LayerNormKernel : NativeKernel {
     ie_tf::LayerNorm norm;
     explicit LayerNormKernel(ie_tf::LayerNorm n) : norm(std::move(n)) {}
     void execute(dnnl::stream &, const std::unordered_map<int, memory> &args) const override {
-        norm.execute(data_of(args, DNNL_ARG_SRC), data_of(args, DNNL_ARG_DST));
+        norm.execute(static_cast<const float *>(buffer_of(args, DNNL_ARG_SRC)),
+                     static_cast<float *>(buffer_of(args, DNNL_ARG_DST)));
     }
 };
 
@@ -466,7 +465,8 @@ public:
         ThreadGuard guard(threads);
         Step &step = new_step(name);
         // bf16 Q, K, V (written so by their MatMuls) are read as they are, otherwise f32 ones
-        const bool in_bf16 = bf16 && is_plain(md(q), dt::bf16) && is_plain(md(k), dt::bf16) && is_plain(md(v), dt::bf16);
+        const bool in_bf16 =
+            bf16 && is_plain(md(q), dt::bf16) && is_plain(md(k), dt::bf16) && is_plain(md(v), dt::bf16);
         const dt it = dtype_of(in_bf16);
         int qt = ensure_plain(step, q, it), kt = ensure_plain(step, k, it), vt = ensure_plain(step, v, it);
         int mt = mask >= 0 ? ensure_plain(step, mask, dt::f32) : -1;

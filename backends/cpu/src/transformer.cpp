@@ -801,15 +801,16 @@ IE_TF_AVX512 __attribute__((target("avx512bf16"))) static void bf16_row_avx512(c
 }
 #endif
 
-static void bf16_row(const float *x, int64_t stride, uint16_t *y, int64_t n) {
+static void bf16_row(const float *x, uint16_t *y, int64_t n) {
 #ifdef IE_TF_X86
-    if (stride == 1 && has_avx512_bf16()) return bf16_row_avx512(x, y, n);
+    if (has_avx512_bf16()) return bf16_row_avx512(x, y, n);
 #endif
-    for (int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i * stride]);
+    for (int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i]);
 }
 
 // Whether `view` sees each of prod(dims) consecutive elements once (its strides are a permutation
-// of dense ones): a transposed dense tensor, converted to bf16 as it lies and read through the same strides.
+// of dense ones): a transposed dense tensor, which can be converted to bf16 as it lies and read
+// through the same strides.
 static bool covers_dense_span(const StridedView &view) {
     std::vector<std::pair<int64_t, int64_t>> by_stride;  // (stride, dim) of the dims > 1
     for (size_t i = 0; i < view.dims.size(); ++i)
@@ -829,37 +830,10 @@ static void convert_bf16(const float *src, uint16_t *dst, int64_t n) {
     const int64_t blocks = (n + kBlock - 1) / kBlock;
     const bool par = omp_get_max_threads() > 1 && blocks > 1 && n * 4 >= kParallelBytes;
 #pragma omp parallel for schedule(static) if (par)
-    for (int64_t b = 0; b < blocks; ++b) bf16_row(src + b * kBlock, 1, dst + b * kBlock, std::min(kBlock, n - b * kBlock));
+    for (int64_t b = 0; b < blocks; ++b)
+        bf16_row(src + b * kBlock, dst + b * kBlock, std::min(kBlock, n - b * kBlock));
 }
 
-// A dense bf16 copy of the f32 tensor `src` seen through `view`.
-static void pack_bf16(const float *src, const StridedView &view, uint16_t *dst) {
-    const int rank = static_cast<int>(view.dims.size());
-    const int64_t n = view.dims[rank - 1], rows = prod(view.dims, 0, rank - 1);
-    const bool par = omp_get_max_threads() > 1 && rows > 1 && rows * n * 4 >= kParallelBytes;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t r = 0; r < rows; ++r) {
-        int64_t rem = r, off = 0;
-        for (int i = rank - 2; i >= 0; --i) {
-            off += (rem % view.dims[i]) * view.strides[i];
-            rem /= view.dims[i];
-        }
-        bf16_row(src + off, view.strides[rank - 1], dst + r * n, n);
-    }
-}
-
-// The strides of the bf16 copy of `view` that to_bf16() makes: the view's own when it covers a
-// dense span (converted as it lies), else dense ones (packed).
-static dims_t bf16_strides(const StridedView &view) {
-    return covers_dense_span(view) ? view.strides : dense_strides(view.dims);
-}
-
-static void to_bf16(const float *src, const StridedView &view, uint16_t *dst) {
-    if (covers_dense_span(view))
-        convert_bf16(src, dst, prod(view.dims));
-    else
-        pack_bf16(src, view, dst);
-}
 
 #ifdef IE_TF_X86
 // row[s] = exp(row[s] * scale + mask[s * mstride] - max) over s < n (columns >= valid masked out);
@@ -967,7 +941,7 @@ struct Attention::State {
     bool causal = false, has_mask = false, bf16 = false, convert_inputs = false;
     std::vector<int64_t> row_mask_off;  // per scores row: offset of its mask row
     int64_t mask_col_stride = 0;
-    StridedView q, k, v;  // the f32 inputs (copied to bf16 under bf16: see bf16_strides)
+    StridedView q, k, v;  // the inputs (f32 ones converted to bf16 as they lie under bf16)
     Matmul qk, pv;
     // scratch: scores (f32), bf16 P, Q, K, V, the matmuls' scratchpad
     size_t scores_at = 0, probs_at = 0, q_at = 0, k_at = 0, v_at = 0, matmul_at = 0, bytes = 0;
@@ -1025,23 +999,17 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
         return md(d, ct, strides);
     };
     st->scores_at = take(prod(sc) * 4);
-    md a, b, p, vv;
-    if (st->convert_inputs) {
+    if (st->bf16) st->probs_at = take(prod(sc) * 2);
+    if (st->convert_inputs) {  // converted as they lie: read through the same strides
+        for (const StridedView *x : {&q, &k, &v})
+            if (!covers_dense_span(*x))
+                throw std::invalid_argument("attention: f32 inputs under bf16 must be transposed dense tensors");
         st->q_at = take(prod(q.dims) * 2);
         st->k_at = take(prod(k.dims) * 2);
         st->v_at = take(prod(v.dims) * 2);
-        st->probs_at = take(prod(sc) * 2);
-        a = view_md(q.dims, bf16_strides(q), false);
-        b = view_md(k.dims, bf16_strides(k), true);
-        p = view_md(sc, dense_strides(sc), false);
-        vv = view_md(v.dims, bf16_strides(v), false);
-    } else {
-        if (st->bf16) st->probs_at = take(prod(sc) * 2);
-        a = view_md(q.dims, q.strides, false);
-        b = view_md(k.dims, k.strides, true);
-        p = view_md(sc, dense_strides(sc), false);
-        vv = view_md(v.dims, v.strides, false);
     }
+    md a = view_md(q.dims, q.strides, false), b = view_md(k.dims, k.strides, true),
+       p = view_md(sc, dense_strides(sc), false), vv = view_md(v.dims, v.strides, false);
     st->qk = Matmul(a, b, md(sc, dt::f32, dense_strides(sc)));
     st->pv = Matmul(p, vv, md(out.dims, bf16_out ? dt::bf16 : dt::f32, out.strides));
     st->matmul_at = take(std::max(st->qk.scratch_md.get_size(), st->pv.scratch_md.get_size()));
@@ -1086,9 +1054,9 @@ void Attention::execute(dnnl::stream &strm, const void *q, const void *k, const 
     uint16_t *probs = reinterpret_cast<uint16_t *>(base + s.probs_at);
     const void *a = q, *b = k, *vv = v;
     if (s.convert_inputs) {
-        to_bf16(static_cast<const float *>(q), s.q, reinterpret_cast<uint16_t *>(base + s.q_at));
-        to_bf16(static_cast<const float *>(k), s.k, reinterpret_cast<uint16_t *>(base + s.k_at));
-        to_bf16(static_cast<const float *>(v), s.v, reinterpret_cast<uint16_t *>(base + s.v_at));
+        convert_bf16(static_cast<const float *>(q), reinterpret_cast<uint16_t *>(base + s.q_at), prod(s.q.dims));
+        convert_bf16(static_cast<const float *>(k), reinterpret_cast<uint16_t *>(base + s.k_at), prod(s.k.dims));
+        convert_bf16(static_cast<const float *>(v), reinterpret_cast<uint16_t *>(base + s.v_at), prod(s.v.dims));
         a = base + s.q_at;
         b = base + s.k_at;
         vv = base + s.v_at;
@@ -1113,7 +1081,7 @@ void Attention::execute(dnnl::stream &strm, const void *q, const void *k, const 
         else
 #endif
             softmax_row_scalar(row, S, scale, mrow, s.mask_col_stride, valid);
-        if (s.bf16) bf16_row(row, 1, probs + r * S, S);
+        if (s.bf16) bf16_row(row, probs + r * S, S);
     }
     s.pv.execute(strm, s.bf16 ? static_cast<const void *>(probs) : scores, vv, out, base + s.matmul_at);
     strm.wait();
