@@ -349,13 +349,41 @@ def test_attention_transpose_read_twice_is_not_fused(tmp_path):
     assert sorted(by_type["Transpose"]) == ["EXECUTED", "OPTIMIZED_OUT"]
 
 
+def _heads_split(*names):
+    """Parameters (1, 8, 2, 4) and their Transposes to (1, 2, 8, 4), one per parameter."""
+    params = [param((1, 8, 2, 4), n) for n in names]
+    return params, [ops.transpose(p, ops.constant(np.array([0, 2, 1, 3], np.int64))) for p in params]
+
+
 def test_attention_runtime_scale_runs_standalone(tmp_path):
     """A scale computed at run time: the standalone kernel, the Transposes run on their own."""
-    q, s = param((1, 8, 2, 4), "q"), param((), "s")
-    qt = ops.transpose(q, ops.constant(np.array([0, 2, 1, 3], np.int64)))
-    att = ops.scaled_dot_product_attention(qt, qt, qt, ops.constant(rand(8, 8)), s, causal=False)
-    counts, _ = check(att, [q, s], {"q": rand(1, 8, 2, 4), "s": np.float32(0.5)}, tmp_path)
+    (q, k, v), (qt, kt, vt) = _heads_split("q", "k", "v")
+    s = param((), "s")
+    att = ops.scaled_dot_product_attention(qt, kt, vt, ops.constant(rand(8, 8)), s, causal=False)
+    inputs = {"q": rand(1, 8, 2, 4), "k": rand(1, 8, 2, 4), "v": rand(1, 8, 2, 4), "s": np.float32(0.5)}
+    counts, _ = check(att, [q, k, v, s], inputs, tmp_path)
     assert all(pc["status"] == "EXECUTED" for pc in counts.values() if pc["layer_type"] == "Transpose")
+
+
+def test_attention_bool_mask_runs_standalone(tmp_path):
+    """A boolean mask: the standalone kernel, the Transposes run on their own."""
+    (q, k, v), (qt, kt, vt) = _heads_split("q", "k", "v")
+    m = ops.parameter([1, 1, 8, 8], np.bool_, name="m")
+    att = ops.scaled_dot_product_attention(qt, kt, vt, m, causal=False)
+    mask = RNG.random((1, 1, 8, 8)) > 0.3
+    mask[..., 0] = True
+    inputs = {"q": rand(1, 8, 2, 4), "k": rand(1, 8, 2, 4), "v": rand(1, 8, 2, 4), "m": mask}
+    counts, _ = check(att, [q, k, v, m], inputs, tmp_path)
+    assert all(pc["status"] == "EXECUTED" for pc in counts.values() if pc["layer_type"] == "Transpose")
+
+
+def test_attention_constant_scale_fuses(tmp_path):
+    """The same attention with a constant scale and an f32 mask: Transposes fused."""
+    (q, k, v), (qt, kt, vt) = _heads_split("q", "k", "v")
+    att = ops.scaled_dot_product_attention(qt, kt, vt, ops.constant(rand(8, 8)), ops.constant(np.float32(0.5)),
+                                           causal=False)
+    inputs = {"q": rand(1, 8, 2, 4), "k": rand(1, 8, 2, 4), "v": rand(1, 8, 2, 4)}
+    check(att, [q, k, v], inputs, tmp_path, executed=["ScaledDotProductAttention"], fused=["Transpose"])
 
 
 # --------------------------------------------------------------------------- layouts and planning
