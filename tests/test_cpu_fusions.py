@@ -231,6 +231,161 @@ def test_matmul_runtime_operands(tmp_path):
     check(y, [a, b], {"a": rand(2, 4, 8), "b": rand(2, 6, 8)}, tmp_path, executed=["MatMul", "Softmax"])
 
 
+def test_matmul_residual_add(tmp_path):
+    """MatMul + Add of another tensor of its shape: oneDNN post-op sum, in place in the shortcut's buffer."""
+    x, r = param((1, 16, 32), "x"), param((1, 16, 48), "r")
+    shortcut = ops.relu(r)
+    y = ops.softmax(ops.add(ops.matmul(x, ops.constant(rand(32, 48)), False, False), shortcut), -1)
+    counts, compiled = check(y, [x, r], {"x": rand(1, 16, 32), "r": rand(1, 16, 48)}, tmp_path,
+                             executed=["MatMul", "Relu", "Softmax"], fused=["Add"])
+    matmul = next(s for s in steps(compiled) if s[1].startswith("brg") or "gemm" in s[1])
+    assert matmul[2] == 1  # no copy of the shortcut: the sum is computed in its buffer
+
+
+def test_matmul_residual_add_shortcut_still_needed(tmp_path):
+    x = param((1, 16, 32), "x")
+    shortcut = ops.relu(x)
+    y = ops.add(ops.matmul(x, ops.constant(rand(32, 32)), False, False), shortcut)
+    check([y, ops.sigmoid(shortcut)], [x], {"x": rand(1, 16, 32)}, tmp_path, executed=["MatMul"], fused=["Add"])
+
+
+# --------------------------------------------------------------------------- transformer fusions
+
+
+def _layer_norm(x, n, eps_mode="inside_sqrt", tail=("Multiply", "Add")):
+    y = ops.mvn(x, ops.constant(np.array([-1], np.int64)), True, 1e-5, eps_mode)
+    for t in tail:
+        value = ops.constant(rand(1, 1, n, low=0.5, high=1.5))
+        y = {"Multiply": ops.multiply, "Add": ops.add, "Subtract": ops.subtract}[t](y, value)
+    return y
+
+
+@pytest.mark.parametrize("tail", [("Multiply", "Add"), ("Multiply",), ("Add",), ("Multiply", "Subtract")])
+@pytest.mark.parametrize("eps_mode", ["inside_sqrt", "outside_sqrt"])
+def test_layer_norm_affine(tail, eps_mode, tmp_path):
+    """MVN over the last axis with the following Multiply/Add of constants along it: one native step."""
+    x = param((2, 7, 48))
+    y = ops.relu(_layer_norm(x, 48, eps_mode, tail))
+    check(y, [x], {"x": rand(2, 7, 48) * 3 + 1}, tmp_path, executed=["MVN", "Relu"], fused=list(tail))
+
+
+def test_layer_norm_other_axes_not_fused(tmp_path):
+    """MVN over another axis, or a Multiply along another axis: nothing is folded."""
+    x = param((2, 7, 48))
+    a = ops.multiply(ops.mvn(x, ops.constant(np.array([1], np.int64)), True, 1e-5, "inside_sqrt"),
+                     ops.constant(rand(1, 1, 48)))
+    b = ops.multiply(ops.mvn(x, ops.constant(np.array([-1], np.int64)), True, 1e-5, "inside_sqrt"),
+                     ops.constant(rand(1, 7, 1)))
+    counts, _ = check([a, b], [x], {"x": rand(2, 7, 48)}, tmp_path)
+    assert all(pc["status"] == "EXECUTED" for pc in counts.values() if pc["layer_type"] == "Multiply")
+
+
+def _attention_block(heads=4, head=8, seq=16, k_chain=True, scale=True):
+    """A BERT self-attention block: Q/K/V projections split into heads by Reshape + Transpose, K
+    through two Transposes, SDPA, heads merged by Transpose + Reshape, output projection + residual."""
+    hidden = heads * head
+    x, mask = param((1, seq, hidden), "x"), param((1, 1, 1, seq), "mask")
+
+    def split(w):
+        y = ops.reshape(ops.matmul(x, ops.constant(rand(hidden, hidden) / 4), False, False),
+                        ops.constant(np.array([1, seq, heads, head], np.int64)), False)
+        return ops.transpose(y, ops.constant(np.array([0, 2, 1, 3], np.int64)))
+
+    q, v = split("q"), split("v")
+    if k_chain:
+        k = ops.reshape(ops.matmul(x, ops.constant(rand(hidden, hidden) / 4), False, False),
+                        ops.constant(np.array([1, seq, heads, head], np.int64)), False)
+        k = ops.transpose(ops.transpose(k, ops.constant(np.array([0, 2, 3, 1], np.int64))),
+                          ops.constant(np.array([0, 1, 3, 2], np.int64)))
+    else:
+        k = split("k")
+    args = [q, k, v, mask] + ([ops.constant(np.float32(0.3))] if scale else [])
+    att = ops.scaled_dot_product_attention(*args, causal=False)
+    merged = ops.reshape(ops.transpose(att, ops.constant(np.array([0, 2, 1, 3], np.int64))),
+                         ops.constant(np.array([1, seq, hidden], np.int64)), False)
+    y = ops.add(ops.matmul(merged, ops.constant(rand(hidden, hidden) / 4), False, False), x)
+    mask_value = np.zeros((1, 1, 1, seq), np.float32)
+    mask_value[..., -3:] = -10000.0
+    return y, [x, mask], {"x": rand(1, seq, hidden), "mask": mask_value}
+
+
+@pytest.mark.parametrize("k_chain", [True, False])
+@pytest.mark.parametrize("scale", [True, False])
+def test_attention_transposes_fused(k_chain, scale, tmp_path):
+    """SDPA reads Q/K/V through the strides before their Transposes and writes the merged-heads
+    layout: the whole block is one native program, every Transpose and the residual Add fused."""
+    y, params, inputs = _attention_block(k_chain=k_chain, scale=scale)
+    counts, compiled = check(y, params, inputs, tmp_path, executed=["ScaledDotProductAttention", "MatMul"],
+                             fused=["Transpose", "Add"])
+    assert len(compiled.executor.plan) == 1
+    assert not any("bf16" in pc["exec_type"] for pc in counts.values())
+
+
+@needs_bf16
+def test_attention_bf16(tmp_path):
+    y, params, inputs = _attention_block(heads=12, head=32, seq=128)
+    counts, compiled = check(y, params, inputs, tmp_path, executed=["ScaledDotProductAttention"],
+                             fused=["Transpose"], config={"INFERENCE_PRECISION_HINT": "bf16"}, tol=1e-2)
+    sdpa = [pc for pc in counts.values() if pc["layer_type"] == "ScaledDotProductAttention"]
+    assert all("bf16" in pc["exec_type"] for pc in sdpa), sdpa
+    # primitives per MatMul: Q converts x to bf16 once for K and V; the attention writes bf16 for
+    # the output projection, which only copies its residual (x, a network input) into its output
+    names = [name for name, pc in counts.items() if pc["layer_type"] == "MatMul"]
+    assert [n for name, _, n in steps(compiled) if name in names] == [2, 1, 1, 2], steps(compiled)
+
+
+def test_attention_transpose_read_twice_is_not_fused(tmp_path):
+    """A Transpose whose output something else reads too runs on its own; the attention reads its output."""
+    q, k, v = param((1, 8, 2, 4), "q"), param((1, 2, 8, 4), "k"), param((1, 2, 8, 4), "v")
+    qt = ops.transpose(q, ops.constant(np.array([0, 2, 1, 3], np.int64)))
+    att = ops.scaled_dot_product_attention(qt, k, v, causal=True)
+    out = ops.transpose(att, ops.constant(np.array([0, 3, 1, 2], np.int64)))
+    counts, _ = check([out, ops.relu(qt)], [q, k, v], {"q": rand(1, 8, 2, 4), "k": rand(1, 2, 8, 4),
+                                                       "v": rand(1, 2, 8, 4)}, tmp_path,
+                      executed=["ScaledDotProductAttention"])
+    by_type = {pc["layer_type"]: [] for pc in counts.values()}
+    for pc in counts.values():
+        by_type[pc["layer_type"]].append(pc["status"])
+    assert sorted(by_type["Transpose"]) == ["EXECUTED", "OPTIMIZED_OUT"]
+
+
+def _heads_split(*names):
+    """Parameters (1, 8, 2, 4) and their Transposes to (1, 2, 8, 4), one per parameter."""
+    params = [param((1, 8, 2, 4), n) for n in names]
+    return params, [ops.transpose(p, ops.constant(np.array([0, 2, 1, 3], np.int64))) for p in params]
+
+
+def test_attention_runtime_scale_runs_standalone(tmp_path):
+    """A scale computed at run time: the standalone kernel, the Transposes run on their own."""
+    (q, k, v), (qt, kt, vt) = _heads_split("q", "k", "v")
+    s = param((), "s")
+    att = ops.scaled_dot_product_attention(qt, kt, vt, ops.constant(rand(8, 8)), s, causal=False)
+    inputs = {"q": rand(1, 8, 2, 4), "k": rand(1, 8, 2, 4), "v": rand(1, 8, 2, 4), "s": np.float32(0.5)}
+    counts, _ = check(att, [q, k, v, s], inputs, tmp_path)
+    assert all(pc["status"] == "EXECUTED" for pc in counts.values() if pc["layer_type"] == "Transpose")
+
+
+def test_attention_bool_mask_runs_standalone(tmp_path):
+    """A boolean mask: the standalone kernel, the Transposes run on their own."""
+    (q, k, v), (qt, kt, vt) = _heads_split("q", "k", "v")
+    m = ops.parameter([1, 1, 8, 8], np.bool_, name="m")
+    att = ops.scaled_dot_product_attention(qt, kt, vt, m, causal=False)
+    mask = RNG.random((1, 1, 8, 8)) > 0.3
+    mask[..., 0] = True
+    inputs = {"q": rand(1, 8, 2, 4), "k": rand(1, 8, 2, 4), "v": rand(1, 8, 2, 4), "m": mask}
+    counts, _ = check(att, [q, k, v, m], inputs, tmp_path)
+    assert all(pc["status"] == "EXECUTED" for pc in counts.values() if pc["layer_type"] == "Transpose")
+
+
+def test_attention_constant_scale_fuses(tmp_path):
+    """The same attention with a constant scale and an f32 mask: Transposes fused."""
+    (q, k, v), (qt, kt, vt) = _heads_split("q", "k", "v")
+    att = ops.scaled_dot_product_attention(qt, kt, vt, ops.constant(rand(8, 8)), ops.constant(np.float32(0.5)),
+                                           causal=False)
+    inputs = {"q": rand(1, 8, 2, 4), "k": rand(1, 8, 2, 4), "v": rand(1, 8, 2, 4)}
+    check(att, [q, k, v], inputs, tmp_path, executed=["ScaledDotProductAttention"], fused=["Transpose"])
+
+
 # --------------------------------------------------------------------------- layouts and planning
 
 
@@ -269,6 +424,26 @@ def test_reference_layer_splits_programs(tmp_path):
     counts, compiled = check([y, ops.relu(x)], [x], {"x": rand(1, 8, 8, 8)}, tmp_path,
                              executed=["Convolution"], fused=["Add"])
     assert len(compiled.executor.programs) >= 2
+
+
+def test_scalar_minus_tensor_runs_in_the_program(tmp_path):
+    """BERT's mask chain: (1 - mask) * -10000 as an eltwise linear step and a binary step."""
+    x = param((1, 1, 1, 16))
+    y = ops.multiply(ops.subtract(ops.constant(np.ones((1, 1, 1, 1), np.float32)), ops.relu(x)),
+                     ops.constant(np.float32(-10000.0)))
+    counts, compiled = check(y, [x], {"x": rand(1, 1, 1, 16)}, tmp_path, executed=["Subtract", "Multiply"])
+    assert len(compiled.executor.plan) == 1
+
+
+def test_independent_kernels_do_not_split_programs(tmp_path):
+    """A per-layer kernel that reads none of a program's tensors (an int64 mask converted to f32)
+    runs before it rather than splitting it in two."""
+    x, m = param((1, 16, 8), "x"), ops.parameter([1, 16, 1], np.int64, name="m")
+    a = ops.sigmoid(ops.matmul(ops.relu(x), ops.constant(rand(8, 8)), False, False))
+    y = ops.multiply(a, ops.convert(m, np.float32))
+    _, compiled = check(y, [x, m], {"x": rand(1, 16, 8), "m": np.array(RNG.integers(0, 2, (1, 16, 1)))}, tmp_path,
+                        executed=["MatMul", "Multiply"])
+    assert [u.segment for u, _ in compiled.executor.plan] == [-1, 0]
 
 
 def test_intermediate_output_and_internal_reader(tmp_path):
@@ -373,6 +548,22 @@ def test_bf16_convolutions_and_matmul(tmp_path):
 
 
 @needs_bf16
+def test_bf16_matmul_operands_converted_once(tmp_path):
+    """bf16: a tensor several MatMuls read is converted to bf16 once; a MatMul read only by bf16
+    MatMuls writes bf16 (the rounding they would do), so the next one reads it as it is."""
+    x = param((1, 16, 32))
+    a = ops.relu(x)
+    q = ops.matmul(a, ops.constant(rand(32, 32)), False, False)
+    k = ops.matmul(a, ops.constant(rand(32, 32)), False, False)
+    h = ops.gelu(ops.matmul(a, ops.constant(rand(32, 64)), False, False), "erf")
+    y = ops.matmul(h, ops.constant(rand(64, 32)), False, False)
+    _, compiled = check([q, k, y], [x], {"x": rand(1, 16, 32)}, tmp_path, executed=["MatMul"], fused=["Gelu"],
+                        config={"INFERENCE_PRECISION_HINT": "bf16"}, tol=1e-2)
+    matmuls = [n for _, impl, n in steps(compiled) if "bf16" in impl]
+    assert matmuls == [2, 1, 1, 1], steps(compiled)
+
+
+@needs_bf16
 def test_bf16_outputs_are_f32(tmp_path):
     x, y = _bf16_net()
     model = ov.Model([y.output(0)], [x], "m")
@@ -435,6 +626,35 @@ def test_models_bf16(zoo, name):
     ov_bf16 = core.compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})([inputs["data"]])[0]
     bound = max(1e-2, 1.5 * rel_l2(ov_bf16, expected))
     assert rel_l2(actual, expected) <= bound
+
+
+@pytest.mark.parametrize("precision", ["f32", pytest.param("bf16", marks=needs_bf16)])
+def test_bert_encoder_fused(zoo, precision):
+    """The BERT encoder: every Transpose, the LayerNorms' Multiply/Add and the residual Adds fused,
+    the layers in one native program; OpenVINO f32's result (bf16: within 1e-2)."""
+    models, directory = zoo
+    xml = models.build("bert_encoder", directory)["fp32"]
+    inputs = models.make_inputs("bert_encoder")
+    plugin = IEPlugin("CPU")
+    plugin.set_config({"PERF_COUNT": "YES", "INFERENCE_PRECISION_HINT": precision})
+    net = IENetwork(model=xml, weights=xml[:-4] + ".bin")
+    exec_net = plugin.load(net)
+    request = exec_net.requests[0]
+    request.infer(inputs)
+    for name, expected in zip(net.outputs, openvino_infer(xml, inputs)):
+        assert_close(request.outputs[name], expected, 1e-5 if precision == "f32" else 1e-2)
+    counts = request.get_perf_counts()
+    executed = {}
+    for pc in counts.values():
+        if pc["status"] == "EXECUTED":
+            executed[pc["layer_type"]] = executed.get(pc["layer_type"], 0) + 1
+    assert "Transpose" not in executed
+    assert executed["ScaledDotProductAttention"] == 6 and executed["MVN"] == 13
+    assert executed["Add"] == 1  # the position embeddings; the LayerNorms' and the residual Adds are fused
+    sdpa = [pc["exec_type"] for pc in counts.values() if pc["layer_type"] == "ScaledDotProductAttention"]
+    assert all(("bf16" in e) == (precision == "bf16") for e in sdpa), sdpa
+    programs = exec_net._compiled.executor.programs
+    assert max(len(p.steps()) for p in programs) >= 6 * 8  # a program takes the encoder layers
 
 
 # --------------------------------------------------------------------------- extra kernel providers

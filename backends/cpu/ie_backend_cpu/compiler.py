@@ -11,22 +11,28 @@ execution plan:
   dead afterwards) and element-wise activations (ReLU, Clamp, Sigmoid, Tanh,
   Swish, HSwish, HSigmoid, Gelu, Elu, Mish, SoftPlus, Exp, Abs: oneDNN eltwise
   post-ops). A MatMul with a constant right operand absorbs Add of a constant
-  over its last dimension (bias) and activations. Absorbed layers report
-  ``OPTIMIZED_OUT``.
+  over its last dimension (bias), Add of another tensor of its shape (the
+  residual add, as for convolutions) and activations. A ScaledDotProductAttention
+  absorbs the chains of constant-order Transposes before its Q/K/V inputs (it
+  reads the tensors before them through permuted strides) and after its output
+  (it writes that layout). An MVN over the last axis (LayerNorm) absorbs a
+  following Multiply and Add/Subtract of constants along that axis. Absorbed
+  layers report ``OPTIMIZED_OUT``.
 * **Native programs.** Consecutive native layers (the fused groups, pooling,
-  global ReduceMean, element-wise, binary, Softmax, Reshape/Squeeze/Unsqueeze)
-  form one :class:`~ie_backend_cpu._ext.Program` that runs in a single call
-  without the GIL. Activations stay in the layouts oneDNN picks
+  global ReduceMean, element-wise, binary, Softmax, attention, LayerNorm,
+  Reshape/Squeeze/Unsqueeze) form one :class:`~ie_backend_cpu._ext.Program`
+  that runs in a single call without the GIL. Activations stay in the layouts oneDNN picks
   (``format_tag::any``, blocked ``nChw16c`` etc.) between them and are
   reordered only where a layer needs a plain one; weights are reordered once
   here. Each stream (:class:`ie_backend_cpu.Stream`) owns an arena sized at
   load whose buffers are reused along the network.
 * **Everything else** runs per layer through :func:`~ie_backend_cpu.kernels.kernel_for`
-  (a single-layer oneDNN primitive, an extra kernel provider, or the reference).
+  (a single-layer oneDNN primitive, an extra kernel provider, or the reference),
+  scheduled as early as its inputs allow so that it does not split a program.
 
-``precision="bf16"`` (``INFERENCE_PRECISION_HINT=bf16``) runs convolutions and
-constant-weight MatMuls on bf16 activations and weights with f32 accumulation;
-network outputs stay f32.
+``precision="bf16"`` (``INFERENCE_PRECISION_HINT=bf16``) runs convolutions,
+constant-weight MatMuls and the attention's two products on bf16 operands with
+f32 accumulation; network outputs stay f32.
 """
 
 from typing import NamedTuple
@@ -44,11 +50,13 @@ from .kernels import (
     KERNEL_PROVIDERS,
     _NotNative,
     _canonical_type,
+    _dense_strides,
     conv_params,
     kernel_for,
     matmul_params,
     pool_params,
 )
+from .transformer import mvn_params
 
 SOURCE_TYPES = ("Parameter", "Const")
 
@@ -202,7 +210,7 @@ class CompiledGraph:
         self._group_of = {g.head: g for g in groups.values()}
         self._group_of.update({f: g for g in groups.values() for f in g.fused})
         self._layout_cache = {}
-        # emission units ordered by the position of their tails
+        # emission units ordered by the position of their tails, per-layer kernels as early as they can run
         units = []
         for n in runnable:
             if n in fused_into:
@@ -210,6 +218,7 @@ class CompiledGraph:
             grp = groups.get(n)
             units.append((order[grp.tail] if grp else order[n], n, grp))
         units.sort(key=lambda u: u[0])
+        units = _hoist_kernels(units)
 
         # slots: one per (node, port)
         slot_of, constants, input_slots, output_slots = slot_layout(g)
@@ -314,6 +323,10 @@ class CompiledGraph:
                 if _value(n.inputs[0]) is not None:
                     return None
                 return _Group(n, (), n, "reshape", {})
+            if t == "ScaledDotProductAttention":
+                return self._attention(n, users, excluded, fused_into)
+            if t == "MVN":
+                return self._layer_norm(n, users, excluded, fused_into)
             if t == "Softmax":
                 rank = len(_shape(n.inputs[0]))
                 axis = n.context().attrs.int("axis", 1)
@@ -325,7 +338,7 @@ class CompiledGraph:
                 return self._binary(n)
             act = _activation(n)
             if act is not None and _shape(n.inputs[0]) == tuple(n.output_shapes[0]) and len(n.output_shapes[0]) > 0:
-                return _Group(n, (), n, "eltwise", {"act": act})
+                return _Group(n, (), n, "eltwise", {"act": act, "src": n.inputs[0]})
         except Exception:  # noqa: BLE001  (_NotNative, odd attributes): the layer runs on its own
             return None
         return None
@@ -340,6 +353,108 @@ class CompiledGraph:
             return None
         return _Group(n, (), n, "global_avg", {"keep": n.context().attrs.bool("keep_dims", False)})
 
+    def _fusable(self, node, users, excluded, fused_into):
+        """(reader, port) of the single f32 layer reading ``node``'s output if it may be fused into a group,
+        else None."""
+        readers = users.get(node.output(0), [])
+        if len(readers) != 1 or node.num_outputs != 1:
+            return None
+        nxt, port = readers[0]
+        if nxt.type == "Result" or nxt in excluded or nxt in fused_into or not _all_f32(nxt):
+            return None
+        return nxt, port
+
+    def _transposes(self, src, users, excluded, fused_into):
+        """(source, order, Transposes) of the chain of constant-order Transposes producing ``src``,
+        each read only by the next: ``src`` is ``source`` transposed by ``order``."""
+        order = list(range(len(_shape(src))))
+        chain = []
+        while _canonical_type(src.node) == "Transpose" and src.node not in chain:
+            tr = src.node
+            perm = _value(tr.inputs[1])
+            if perm is None or tr in excluded or tr in fused_into:
+                break
+            if self._fusable(tr, users, excluded, fused_into) is None:
+                break
+            perm = [int(p) + len(order) if int(p) < 0 else int(p) for p in np.asarray(perm).reshape(-1)]
+            if sorted(perm) != list(range(len(order))) or not _all_f32(tr):
+                break
+            order = [perm[i] for i in order]
+            chain.append(tr)
+            src = tr.inputs[0]
+        return src, order, chain
+
+    def _attention(self, n, users, excluded, fused_into):
+        """ScaledDotProductAttention reading Q, K, V through the strides of the tensors before their
+        Transposes and writing its output in the layout after the Transposes that follow it."""
+        ins = n.inputs
+        rank = len(_shape(ins[0]))
+        if any(len(_shape(s)) != rank for s in ins[:3]) or rank < 3:
+            return None
+        mask = ins[3] if len(ins) > 3 else None
+        if mask is not None and (_dtype(mask) != F32 or len(_shape(mask)) > rank):
+            return None
+        scale = None
+        if len(ins) > 4:
+            v = _value(ins[4])
+            if v is None or np.size(v) != 1:
+                return None
+            scale = float(np.asarray(v, np.float32).reshape(()))
+        fused, views = [], []
+        for src in ins[:3]:
+            source, order, chain = self._transposes(src, users, excluded, fused_into)
+            strides = _dense_strides(_shape(source))
+            views.append((source, [_shape(source)[i] for i in order], [strides[i] for i in order]))
+            fused.extend(chain)
+        # the Transposes after it: the output (dims) is written through `out_strides`
+        tail, order = n, list(range(len(n.output_shapes[0])))
+        while True:
+            nxt, port = self._fusable(tail, users, excluded, fused_into) or (None, None)
+            if nxt is None or _canonical_type(nxt) != "Transpose" or port != 0:
+                break
+            perm = _value(nxt.inputs[1])
+            if perm is None:
+                break
+            perm = [int(p) + rank if int(p) < 0 else int(p) for p in np.asarray(perm).reshape(-1)]
+            if sorted(perm) != list(range(rank)):
+                break
+            order = [order[p] for p in perm]
+            fused.append(nxt)
+            tail = nxt
+        tail_strides = _dense_strides(tuple(tail.output_shapes[0]))
+        out_strides = [0] * rank
+        for i, o in enumerate(order):
+            out_strides[o] = tail_strides[i]
+        causal = n.context().attrs.bool("causal", False)
+        return _Group(n, tuple(fused), tail, "attention",
+                      {"views": views, "mask": mask, "scale": scale, "causal": causal,
+                       "out_dims": list(n.output_shapes[0]), "out_strides": out_strides})
+
+    def _layer_norm(self, n, users, excluded, fused_into):
+        """MVN over the last axis, absorbing a following Multiply and Add/Subtract of constants along it."""
+        out_shape = tuple(n.output_shapes[0])
+        _, r, inner, eps, inside, norm_var = mvn_params(n, _shape(n.inputs[0]))
+        if inner != 1 or not out_shape or r != out_shape[-1]:
+            return None
+        gamma = beta = None
+        fused, cur = [], n
+        while beta is None:
+            nxt, port = self._fusable(cur, users, excluded, fused_into) or (None, None)
+            t = _canonical_type(nxt) if nxt is not None else None
+            if t not in ("Multiply", "Add", "Subtract") or tuple(nxt.output_shapes[0]) != out_shape:
+                break
+            vec = _channel_vector(_value(nxt.inputs[1 - port]), out_shape, -1)
+            if vec is None or (t == "Multiply" and gamma is not None) or (t == "Subtract" and port != 0):
+                break
+            if t == "Multiply":
+                gamma = vec
+            else:
+                beta = -vec if t == "Subtract" else vec
+            fused.append(nxt)
+            cur = nxt
+        return _Group(n, tuple(fused), cur, "layer_norm",
+                      {"n": r, "eps": eps, "inside": inside, "norm_var": norm_var, "gamma": gamma, "beta": beta})
+
     def _binary(self, n):
         t = _canonical_type(n)
         alg, commutative = _BINARY[t]
@@ -351,6 +466,10 @@ class CompiledGraph:
         a, b = n.inputs[0], n.inputs[1]
         if _value(a) is not None and _value(b) is not None:
             return None
+        if t == "Subtract" and _value(a) is not None and np.size(_value(a)) == 1 and _shape(b) == out:
+            # scalar - x: x * -1 + scalar (BERT's attention-mask chain: 1 - mask)
+            c = float(np.asarray(_value(a), np.float32).reshape(()))
+            return _Group(n, (), n, "eltwise", {"act": ("eltwise_linear", -1.0, c), "src": b})
         swap = False
         if _shape(a) != out or _value(a) is not None:
             if not commutative or _shape(b) != out or _value(b) is not None:
@@ -372,11 +491,8 @@ class CompiledGraph:
         bias, post, sum_src, fused = None, [], None, []
         cur = head
         while True:
-            readers = users.get(cur.output(0), [])
-            if len(readers) != 1 or cur.num_outputs != 1:
-                break
-            nxt, port = readers[0]
-            if nxt.type == "Result" or nxt in excluded or nxt in fused_into or not _all_f32(nxt) or tuple(nxt.output_shapes[0]) != out_shape:
+            nxt, port = self._fusable(cur, users, excluded, fused_into) or (None, None)
+            if nxt is None or tuple(nxt.output_shapes[0]) != out_shape:
                 break
             t = _canonical_type(nxt)
             other = nxt.inputs[1 - port] if t in _BINARY and len(nxt.inputs) == 2 else None
@@ -399,7 +515,7 @@ class CompiledGraph:
                 else:
                     sign = -1.0 if t == "Subtract" else 1.0
                     bias = (bias if bias is not None else np.zeros(out_shape[axis], np.float32)) + sign * vec
-            elif t == "Add" and other is not None and kind == "conv" and sum_src is None and not post:
+            elif t == "Add" and other is not None and sum_src is None and not post:
                 if _shape(other) != out_shape or _dtype(other) != F32:
                     break
                 sum_src = other
@@ -488,11 +604,22 @@ class CompiledGraph:
             b_t = -1 if b_const is not None else tensor(n.inputs[1])
             bias = spec.get("bias")
             bias_dims = [1] * (len(spec["dst"]) - 1) + [spec["dst"][-1]]
+            sum_t = tensor(spec["sum_src"]) if spec.get("sum_src") is not None else -1
             dst = new(grp.tail)
             prog.matmul(name, a, spec["a_dims"], spec["a_strides"], b_t,
                         None if b_const is None else np.ascontiguousarray(b_const, np.float32),
-                        spec["b_dims"], spec["b_strides"], bias, bias_dims, spec.get("post", []), dst, spec["dst"],
-                        self.bf16, False)
+                        spec["b_dims"], spec["b_strides"], bias, bias_dims, spec.get("post", []), sum_t, dst,
+                        spec["dst"], self.bf16, self.bf16 and self._read_as_bf16(grp.tail))
+        elif kind == "attention":
+            (q, q_dims, q_strides), (k, k_dims, k_strides), (v, v_dims, v_strides) = spec["views"]
+            mask = tensor(spec["mask"]) if spec["mask"] is not None else -1
+            prog.attention(name, tensor(q), q_dims, q_strides, tensor(k), k_dims, k_strides, tensor(v), v_dims,
+                           v_strides, mask, new(grp.tail), spec["out_dims"], spec["out_strides"], spec["causal"],
+                           spec["scale"], self.bf16, self.bf16 and self._read_as_bf16(grp.tail))
+        elif kind == "layer_norm":
+            src = tensor(n.inputs[0])
+            prog.layer_norm(name, src, new(grp.tail), spec["n"], spec["eps"], spec["inside"], spec["norm_var"],
+                            spec["gamma"], spec["beta"])
         elif kind == "pool":
             src = tensor(n.inputs[0])
             dst = new(n)
@@ -518,7 +645,7 @@ class CompiledGraph:
             src = tensor(n.inputs[0])
             prog.softmax(name, src, new(n), spec["axis"])
         elif kind == "eltwise":
-            src = tensor(n.inputs[0])
+            src = tensor(spec["src"])
             alg, alpha, beta = spec["act"]
             prog.eltwise(name, src, new(n), alg, alpha, beta)
         elif kind == "binary":
@@ -531,6 +658,22 @@ class CompiledGraph:
             prog.binary(name, a, b_t, b_arr, list(spec["b_dims"]), new(n), spec["alg"])
         else:  # pragma: no cover
             raise _NotNative()
+
+    def _read_as_bf16(self, node):
+        """Whether only bf16 MatMuls with constant weights (as their first operand) and attentions (as Q,
+        K or V) read ``node``'s output, possibly through Reshapes, so that it may be written in bf16: the
+        rounding they would do on reading it."""
+        readers = self._users.get(node.output(0), [])
+        for reader, port in readers:
+            grp = self._group_of.get(reader)
+            if grp is not None and grp.kind == "reshape" and self._read_as_bf16(grp.tail):
+                continue
+            if grp is not None and grp.kind == "attention" and any(
+                    src.node is node and src.index == 0 for src, _, _ in grp.spec["views"]):
+                continue
+            if grp is None or reader is not grp.head or grp.kind != "matmul" or grp.spec["b_const"] is None or port:
+                return False
+        return bool(readers)
 
     def _consumer_layout(self, node, depth=0):
         """The activation layout the convolutions reading ``node``'s output (through poolings and
@@ -615,6 +758,26 @@ class CompiledGraph:
     def perf_counts(self, times):
         """``get_perf_counts()`` entries of every layer, with the times of the last profiled run."""
         return merge_perf_counts(self.static_counts, times)
+
+
+def _hoist_kernels(units):
+    """``units`` (in execution order) with every per-layer kernel moved up to just after the units it
+    reads from, but never into a run of native units: kernels independent of a program (BERT's
+    attention-mask chain) then do not split it in two."""
+    placed, producer = [], {}
+    for unit in units:
+        _, n, grp = unit
+        pos = len(placed)
+        if grp is None:
+            index = {id(u): i for i, u in enumerate(placed)}
+            pos = 1 + max((index[id(producer[s.node])] for s in n.inputs if s.node in producer), default=-1)
+            # after the kernels already there (their order kept), and not into a native run
+            while pos < len(placed) and (placed[pos][2] is None or (pos and placed[pos - 1][2] is not None)):
+                pos += 1
+        placed.insert(pos, unit)
+        for member in (grp.head,) + grp.fused if grp else (n,):
+            producer[member] = unit
+    return placed
 
 
 class _Retry(Exception):

@@ -23,6 +23,10 @@ ReduceSum/Mean/Max/Min/Prod/L1/L2 (f32)   reduced axes contiguous (size-1 dims a
 Reshape, Squeeze, Unsqueeze (any type)    zero-copy views (``np.reshape``)
 ========================================  ==================================================
 
+In a compiled network (compiler.py) f32 attention and LayerNorm layers usually run
+inside a native program instead, on the same C++ cores (with their Transposes and
+affine layers fused); these kernels run them otherwise.
+
 Every native kernel is built once for the node's static shapes, runs with ``threads``
 OpenMP threads (0: the process default) and releases the GIL. The views returned by
 Reshape/Squeeze/Unsqueeze (and an identity Transpose) share memory with their input;
@@ -36,7 +40,7 @@ from ie_core.backend import Kernel, canonical_element_type, get_op
 
 from . import _ext
 
-__all__ = ["TRANSFORMER_TYPES", "transformer_kernel"]
+__all__ = ["TRANSFORMER_TYPES", "mvn_params", "transformer_kernel"]
 
 F32 = np.dtype(np.float32)
 _tf = _ext.transformer
@@ -173,16 +177,22 @@ def _blocks(shape, axes):
     return prod(dims[:first]), prod(dims[first:last + 1]), prod(dims[last + 1:])
 
 
-def _mvn(node, in_shapes, in_dtypes, threads):
-    if in_dtypes[0] != F32 or node.output_dtypes[0] != F32:
-        raise _NotNative()
+def mvn_params(node, in_shape):
+    """(outer, r, inner, eps, eps inside sqrt, normalize_variance) of an MVN layer on ``in_shape``; raises _NotNative."""
     ctx = _ctx(node)
     axes = get_op("MVN").impl.axes(ctx)
-    outer, r, inner = _blocks(in_shapes[0], axes)
+    outer, r, inner = _blocks(in_shape, axes)
     attrs = ctx.attrs
     norm_var = attrs.bool("normalize_variance", ctx.version >= 6)
     eps = attrs.float("eps") if norm_var else 0.0
     inside = ctx.version < 6 or attrs.str("eps_mode").lower() == "inside_sqrt"
+    return outer, r, inner, eps, inside, norm_var
+
+
+def _mvn(node, in_shapes, in_dtypes, threads):
+    if in_dtypes[0] != F32 or node.output_dtypes[0] != F32:
+        raise _NotNative()
+    outer, r, inner, eps, inside, norm_var = mvn_params(node, in_shapes[0])
     prim = _tf.mvn(outer, r, inner, eps, inside, norm_var, list(node.output_shapes[0]), threads)
     run = prim.run
     return Kernel(lambda x, *_: run(x), prim.impl)

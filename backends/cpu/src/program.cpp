@@ -2,8 +2,9 @@
 //
 // The Python compiler (ie_backend_cpu/compiler.py) adds one step per executed
 // layer group (a convolution with its folded bias, post-ops and residual sum,
-// a pooling, ...) in execution order. Tensors between steps keep whatever
-// layout the producing primitive chose (format_tag::any: oneDNN's blocked
+// a pooling, ...) in execution order; attention and LayerNorm steps run the
+// extension's own kernels (transformer.hpp) on the same buffers. Tensors between
+// steps keep whatever layout the producing primitive chose (format_tag::any: oneDNN's blocked
 // layouts, bf16 under the bf16 precision hint); a step that needs another
 // layout or data type gets a reorder in front of it, which is timed with it.
 // finalize() plans the memory: every intermediate tensor gets an offset in one
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "transformer.hpp"
 
 namespace py = pybind11;
 using namespace iecpu;
@@ -44,6 +46,12 @@ bool is_plain(const memory::desc &md, dt type) {
 }
 
 memory::desc any_md(const dims_t &d, dt type) { return memory::desc(d, type, memory::format_tag::any); }
+
+// A scratch buffer of `bytes` (an empty descriptor for none).
+memory::desc byte_md(size_t bytes) {
+    if (bytes == 0) return memory::desc();
+    return memory::desc({static_cast<memory::dim>(bytes)}, dt::u8, memory::format_tag::a);
+}
 
 dt dtype_of(bool bf16) { return bf16 ? dt::bf16 : dt::f32; }
 
@@ -62,8 +70,40 @@ struct Arg {
     memory::desc md;  // how the primitive sees the tensor's buffer
 };
 
+// A step computed by the extension's own kernels (transformer.hpp) instead of a oneDNN primitive;
+// it finds its buffers in the argument map like a primitive.
+struct NativeKernel {
+    virtual ~NativeKernel() = default;
+    virtual void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const = 0;
+};
+
+void *buffer_of(const std::unordered_map<int, memory> &args, int arg) { return args.at(arg).get_data_handle(); }
+
+struct AttentionKernel : NativeKernel {
+    ie_tf::Attention attention;
+    float scale;
+    bool has_mask;
+    AttentionKernel(ie_tf::Attention a, float s, bool m) : attention(std::move(a)), scale(s), has_mask(m) {}
+    void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const override {
+        const float *mask = has_mask ? static_cast<const float *>(buffer_of(args, DNNL_ARG_SRC_3)) : nullptr;
+        void *scratch = args.count(DNNL_ARG_SCRATCHPAD) ? buffer_of(args, DNNL_ARG_SCRATCHPAD) : nullptr;
+        attention.execute(strm, buffer_of(args, DNNL_ARG_SRC_0), buffer_of(args, DNNL_ARG_SRC_1),
+                          buffer_of(args, DNNL_ARG_SRC_2), mask, scale, buffer_of(args, DNNL_ARG_DST), scratch);
+    }
+};
+
+struct LayerNormKernel : NativeKernel {
+    ie_tf::LayerNorm norm;
+    explicit LayerNormKernel(ie_tf::LayerNorm n) : norm(std::move(n)) {}
+    void execute(dnnl::stream &, const std::unordered_map<int, memory> &args) const override {
+        norm.execute(static_cast<const float *>(buffer_of(args, DNNL_ARG_SRC)),
+                     static_cast<float *>(buffer_of(args, DNNL_ARG_DST)));
+    }
+};
+
 struct Exec {
     dnnl::primitive prim;
+    std::shared_ptr<const NativeKernel> native;  // instead of prim
     std::vector<Arg> args;
     std::vector<std::pair<int, memory>> constants;
     memory::desc scratch;
@@ -130,6 +170,7 @@ public:
     std::vector<Step> steps;
     std::vector<int> inputs;   // tensor ids
     std::vector<int> outputs;  // tensor ids (plain f32)
+    std::vector<std::pair<int, int>> copies;  // (tensor, its copy in another layout) made by ensure()
     size_t arena_size = 0, scratch_size = 0;
     int threads = 0;
     bool finalized = false;
@@ -178,12 +219,19 @@ public:
         return into;
     }
 
+    // `t` in layout `want`: itself, the copy an earlier step made, or a new copy made by `step`
+    // (e.g. the bf16 copy of a LayerNorm output that the Q, K and V projections all read).
     int ensure(Step &step, int t, const memory::desc &want) {
-        return md(t) == want ? t : convert(step, t, want);
+        if (md(t) == want) return t;
+        for (auto &[from, copy] : copies)
+            if (from == t && tensors[copy].md == want) return copy;
+        int copy = convert(step, t, want);
+        copies.emplace_back(t, copy);
+        return copy;
     }
 
     int ensure_plain(Step &step, int t, dt type) {
-        return is_plain(md(t), type) ? t : convert(step, t, plain_md(tensors[t].dims, type));
+        return is_plain(md(t), type) ? t : ensure(step, t, plain_md(tensors[t].dims, type));
     }
 
     Step &new_step(const std::string &name) {
@@ -191,6 +239,15 @@ public:
         steps.emplace_back();
         steps.back().name = name;
         return steps.back();
+    }
+
+    // The residual sum of a step writing `dst` (post-op sum): the shortcut `sum_src` is copied into
+    // dst before the step's primitive runs, unless finalize() computes it in place in its buffer.
+    void residual_sum(Step &step, int sum_src, int dst) {
+        step.sum_src = sum_src;
+        step.sum_dst = dst;
+        step.sum_copy = static_cast<int>(step.execs.size());
+        convert(step, sum_src, md(dst), dst);
     }
 
     static dnnl::post_ops make_post_ops(const std::vector<std::tuple<std::string, float, float>> &ops, bool sum) {
@@ -265,12 +322,7 @@ public:
         }
         int s = ensure(step, src, pd.src_desc());
         tensors[dst].md = pd.dst_desc();
-        if (sum_src >= 0) {
-            step.sum_src = sum_src;
-            step.sum_dst = dst;
-            step.sum_copy = static_cast<int>(step.execs.size());
-            convert(step, sum_src, pd.dst_desc(), dst);
-        }
+        if (sum_src >= 0) residual_sum(step, sum_src, dst);
         Exec e;
         e.prim = dnnl::convolution_forward(pd);
         e.args = {{DNNL_ARG_SRC, s, pd.src_desc()}, {DNNL_ARG_DST, dst, pd.dst_desc()}};
@@ -360,12 +412,12 @@ public:
         finish_main(step, pd, std::move(e));
     }
 
-    // dst = a @ b (+ bias) with post-ops. a (and a runtime b) are read as plain tensors through
-    // (dims, strides) views; a constant b is reordered once into the layout oneDNN prefers.
+    // dst = a @ b (+ bias) (+ sum_src) with post-ops. a (and a runtime b) are read as plain tensors
+    // through (dims, strides) views; a constant b is reordered once into the layout oneDNN prefers.
     void matmul(const std::string &name, int a, const dims_t &a_dims, const dims_t &a_strides, int b_tensor,
                 std::optional<farray> b, const dims_t &b_dims, const dims_t &b_strides, std::optional<farray> bias,
-                const dims_t &bias_dims, const std::vector<std::tuple<std::string, float, float>> &post, int dst,
-                const dims_t &dst_dims, bool bf16, bool out_bf16) {
+                const dims_t &bias_dims, const std::vector<std::tuple<std::string, float, float>> &post, int sum_src,
+                int dst, const dims_t &dst_dims, bool bf16, bool out_bf16) {
         ThreadGuard guard(threads);
         auto &eng = cpu_engine();
         Step &step = new_step(name);
@@ -377,9 +429,10 @@ public:
         memory::desc dmd = plain_md(dst_dims, ot);
         memory::desc biasmd = bias ? plain_md(bias_dims) : memory::desc();
         dnnl::primitive_attr attr = user_scratchpad_attr();
-        attr.set_post_ops(make_post_ops(post, false));
+        attr.set_post_ops(make_post_ops(post, sum_src >= 0));
         dnnl::matmul::primitive_desc pd(eng, amd, bmd, biasmd, dmd, attr);
         tensors[dst].md = plain_md(tensors[dst].dims, ot);
+        if (sum_src >= 0) residual_sum(step, sum_src, dst);
         Exec e;
         e.prim = dnnl::matmul(pd);
         e.args = {{DNNL_ARG_SRC, at, amd}, {DNNL_ARG_DST, dst, dmd}};
@@ -400,6 +453,62 @@ public:
         }
         if (bias) e.constants.emplace_back(DNNL_ARG_BIAS, constant_memory(*bias, bias_dims, biasmd));
         finish_main(step, pd, std::move(e));
+    }
+
+    // dst = ScaledDotProductAttention(q, k, v, mask): q, k, v and dst seen through (dims, strides)
+    // views of their plain buffers (fused Transposes; q, k, v f32, or bf16 under bf16 when all three
+    // are; dst f32, or bf16 with out_bf16), the mask (-1: none) plain f32.
+    void attention(const std::string &name, int q, const dims_t &q_dims, const dims_t &q_strides, int k,
+                   const dims_t &k_dims, const dims_t &k_strides, int v, const dims_t &v_dims, const dims_t &v_strides,
+                   int mask, int dst, const dims_t &dst_dims, const dims_t &dst_strides, bool causal,
+                   std::optional<float> scale, bool bf16, bool out_bf16) {
+        ThreadGuard guard(threads);
+        Step &step = new_step(name);
+        // bf16 Q, K, V (written so by their MatMuls) are read as they are, otherwise f32 ones
+        const bool in_bf16 =
+            bf16 && is_plain(md(q), dt::bf16) && is_plain(md(k), dt::bf16) && is_plain(md(v), dt::bf16);
+        const dt it = dtype_of(in_bf16);
+        int qt = ensure_plain(step, q, it), kt = ensure_plain(step, k, it), vt = ensure_plain(step, v, it);
+        int mt = mask >= 0 ? ensure_plain(step, mask, dt::f32) : -1;
+        ie_tf::Attention att({q_dims, q_strides}, {k_dims, k_strides}, {v_dims, v_strides}, {dst_dims, dst_strides},
+                             mt >= 0 ? tensors[mt].dims : dims_t{}, mt >= 0, causal, bf16, in_bf16, out_bf16);
+        tensors[dst].md = plain_md(tensors[dst].dims, dtype_of(out_bf16));
+        Exec e;
+        e.native = std::make_shared<AttentionKernel>(att, scale ? *scale : att.default_scale(), mt >= 0);
+        e.args = {{DNNL_ARG_SRC_0, qt, memory::desc(q_dims, it, q_strides)},
+                  {DNNL_ARG_SRC_1, kt, memory::desc(k_dims, it, k_strides)},
+                  {DNNL_ARG_SRC_2, vt, memory::desc(v_dims, it, v_strides)},
+                  {DNNL_ARG_DST, dst, memory::desc(dst_dims, dtype_of(out_bf16), dst_strides)}};
+        if (mt >= 0) e.args.push_back({DNNL_ARG_SRC_3, mt, md(mt)});
+        e.scratch = byte_md(att.scratch_bytes());
+        step.impl = att.impl();
+        step.execs.push_back(std::move(e));
+    }
+
+    // dst = MVN over rows of n elements of src (* gamma + beta, each optional).
+    void layer_norm(const std::string &name, int src, int dst, int64_t n, float eps, bool inside, bool norm_var,
+                    std::optional<farray> gamma, std::optional<farray> beta) {
+        ThreadGuard guard(threads);
+        Step &step = new_step(name);
+        int s = ensure_plain(step, src, dt::f32);
+        ie_tf::LayerNorm norm;
+        norm.n = n;
+        norm.rows = static_cast<int64_t>(md(s).get_size() / sizeof(float)) / n;
+        norm.eps = eps;
+        norm.inside = inside;
+        norm.norm_var = norm_var;
+        if (gamma) norm.gamma.assign(gamma->data(), gamma->data() + gamma->size());
+        if (beta) norm.beta.assign(beta->data(), beta->data() + beta->size());
+        if (!norm.gamma.empty() && norm.gamma.size() != size_t(n)) throw std::invalid_argument("gamma size");
+        if (!norm.beta.empty() && norm.beta.size() != size_t(n)) throw std::invalid_argument("beta size");
+        tensors[dst].md = plain_md(tensors[dst].dims);
+        step.inplace_src = s;
+        step.inplace_dst = dst;
+        Exec e;
+        e.native = std::make_shared<LayerNormKernel>(norm);
+        e.args = {{DNNL_ARG_SRC, s, md(s)}, {DNNL_ARG_DST, dst, tensors[dst].md}};
+        step.impl = norm.impl();
+        step.execs.push_back(std::move(e));
     }
 
     void softmax(const std::string &name, int src, int dst, int axis) {
@@ -618,7 +727,12 @@ py::list Request::run(const std::vector<py::array> &in, bool profile) {
         t_last_threads = omp_get_max_threads();
         for (size_t s = 0; s < P.steps.size(); ++s) {
             const auto &execs = P.steps[s].execs;
-            for (size_t k = 0; k < execs.size(); ++k) execs[k].prim.execute(strm, args[s][k]);
+            for (size_t k = 0; k < execs.size(); ++k) {
+                if (execs[k].native)
+                    execs[k].native->execute(strm, args[s][k]);
+                else
+                    execs[k].prim.execute(strm, args[s][k]);
+            }
             if (profile) {
                 strm.wait();
                 times[s] = elapsed();
@@ -658,6 +772,8 @@ void init_program(py::module_ &m) {
         .def("binary", &Program::binary)
         .def("matmul", &Program::matmul)
         .def("softmax", &Program::softmax)
+        .def("attention", &Program::attention)
+        .def("layer_norm", &Program::layer_norm)
         .def("reshape", &Program::reshape)
         .def("finalize", &Program::finalize)
         .def("new_request", &Program::new_request)

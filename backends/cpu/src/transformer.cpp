@@ -11,6 +11,7 @@
 // Hot loops (MVN rows, the attention softmax) have an AVX-512 path chosen at run time
 // (__builtin_cpu_supports) next to a portable one, so the extension itself needs no -march.
 // ScaledDotProductAttention runs its two matrix products as oneDNN matmul primitives.
+// The attention and LayerNorm cores (transformer.hpp) also run as steps of native programs.
 //
 // Registered by ext.cpp's PYBIND11_MODULE through transformer_module(m), as the submodule
 // `_ext.transformer`.
@@ -38,23 +39,15 @@
 #define IE_TF_X86 1
 #endif
 
-#include "oneapi/dnnl/dnnl.hpp"
+#include "common.hpp"
+#include "transformer.hpp"
 
 namespace py = pybind11;
 
 namespace ie_tf {
 
-using dims_t = std::vector<int64_t>;
-
-int g_default_threads = 1;
-
-struct ThreadGuard {
-    int saved;
-    explicit ThreadGuard(int threads) : saved(omp_get_max_threads()) {
-        omp_set_num_threads(threads > 0 ? threads : g_default_threads);
-    }
-    ~ThreadGuard() { omp_set_num_threads(saved); }
-};
+using iecpu::dense_strides;
+using iecpu::ThreadGuard;
 
 bool has_avx512() {
 #ifdef IE_TF_X86
@@ -72,10 +65,10 @@ int64_t prod(const dims_t &d, size_t from = 0, size_t to = SIZE_MAX) {
     return p;
 }
 
-dims_t dense_strides(const dims_t &dims) {
-    dims_t s(dims.size(), 1);
-    for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * std::max<int64_t>(dims[i + 1], 1);
-    return s;
+dims_t pad_to(const dims_t &d, size_t rank) {
+    dims_t out(rank - d.size(), 1);
+    out.insert(out.end(), d.begin(), d.end());
+    return out;
 }
 
 std::string shape_str(const dims_t &d) {
@@ -570,10 +563,8 @@ struct Reduce {
 
 IE_TF_AVX512 static inline __m512 exp512(__m512 x) {
     // Cephes expf: exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2]; inputs below
-    // -87.3 (exp underflows the normal range) give 0, NaN gives 0 as well.
-    const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.37626f);
-    __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    // -87.3 (exp underflows the normal range), -inf and NaN give 0, above 88.7 +inf (scalef).
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654f), _CMP_GE_OQ);
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -584,9 +575,8 @@ IE_TF_AVX512 static inline __m512 exp512(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    __m512 r2 = _mm512_mul_ps(r, r);
-    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
 IE_TF_AVX512 static inline __mmask16 tail_mask(int64_t n) {
@@ -600,7 +590,8 @@ IE_TF_AVX512 static inline __mmask16 tail_mask(int64_t n) {
 // (x - mean) / (sqrt(var) + eps) (eps outside), or x - mean without normalize_variance.
 
 #ifdef IE_TF_X86
-IE_TF_AVX512 static void mvn_row_avx512(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var) {
+IE_TF_AVX512 static void mvn_row_avx512(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var,
+                                        const float *gamma, const float *beta) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -637,13 +628,16 @@ IE_TF_AVX512 static void mvn_row_avx512(const float *x, float *y, int64_t n, flo
     const __m512 sc = _mm512_set1_ps(scale);
     for (i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_sub_ps(v, mean), sc));
+        __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mean), sc);
+        if (gamma) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, gamma + i));
+        if (beta) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, beta + i));
+        _mm512_mask_storeu_ps(y + i, m, v);
     }
 }
 #endif
 
-static void mvn_row_scalar(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var) {
+static void mvn_row_scalar(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var,
+                           const float *gamma, const float *beta) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -663,8 +657,32 @@ static void mvn_row_scalar(const float *x, float *y, int64_t n, float eps, bool 
         scale = static_cast<float>(inside ? 1.0 / std::sqrt(var + double(eps)) : 1.0 / (std::sqrt(var) + double(eps)));
     }
     const float m = static_cast<float>(mean);
-    for (i = 0; i < n; ++i) y[i] = (x[i] - m) * scale;
+    for (i = 0; i < n; ++i) {
+        float v = (x[i] - m) * scale;
+        if (gamma) v *= gamma[i];
+        if (beta) v += beta[i];
+        y[i] = v;
+    }
 }
+
+void LayerNorm::execute(const float *x, float *y) const {
+    const float *g = gamma.empty() ? nullptr : gamma.data();
+    const float *b = beta.empty() ? nullptr : beta.data();
+    const bool avx = has_avx512();
+    const bool par = omp_get_max_threads() > 1 && rows > 1 && rows * n * 4 >= kParallelBytes / 2;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t o = 0; o < rows; ++o) {
+#ifdef IE_TF_X86
+        if (avx) {
+            mvn_row_avx512(x + o * n, y + o * n, n, eps, inside, norm_var, g, b);
+            continue;
+        }
+#endif
+        mvn_row_scalar(x + o * n, y + o * n, n, eps, inside, norm_var, g, b);
+    }
+}
+
+std::string LayerNorm::impl() const { return has_avx512() ? "native:avx512" : "native"; }
 
 struct Mvn {
     int64_t outer, r, inner;
@@ -678,18 +696,13 @@ struct Mvn {
         const int nt = omp_get_max_threads();
         const int64_t bytes = outer * r * inner * 4;
         if (inner == 1) {
-            const bool avx = has_avx512();
-            const bool par = nt > 1 && outer > 1 && bytes >= kParallelBytes / 2;
-#pragma omp parallel for schedule(static) if (par)
-            for (int64_t o = 0; o < outer; ++o) {
-#ifdef IE_TF_X86
-                if (avx) {
-                    mvn_row_avx512(x + o * r, y + o * r, r, eps, inside, norm_var);
-                    continue;
-                }
-#endif
-                mvn_row_scalar(x + o * r, y + o * r, r, eps, inside, norm_var);
-            }
+            LayerNorm rows_norm;
+            rows_norm.rows = outer;
+            rows_norm.n = r;
+            rows_norm.eps = eps;
+            rows_norm.inside = inside;
+            rows_norm.norm_var = norm_var;
+            rows_norm.execute(x, y);
             return;
         }
         constexpr int64_t BLK = 256;
@@ -740,20 +753,14 @@ struct Mvn {
     }
 };
 
-// ============================================================================ ScaledDotProductAttention (f32)
-// scores = Q Kᵀ (oneDNN matmul, batch-broadcast), softmax(scores * scale + mask) per row
-// (in place, fused, AVX-512 exp), out = P V (oneDNN matmul).
+// ============================================================================ attention
+// scores = Q Kᵀ (oneDNN matmul, batch-broadcast, Q and K read through their views),
+// softmax(scores * scale + mask) per row (in place, fused, AVX-512 exp), out = P V (oneDNN
+// matmul writing through the output's view). bf16: Q, K and V are first converted to bf16
+// (unless they are bf16 already) and P is rounded to bf16; both products accumulate in f32.
 
-dnnl::engine &engine() {
-    static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-    return eng;
-}
-
-dnnl::primitive_attr scratch_attr() {
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    return attr;
-}
+// the engine of the native programs too: their streams run these primitives
+using iecpu::cpu_engine;
 
 struct AlignedBuf {
     std::unique_ptr<char[]> raw;
@@ -763,10 +770,76 @@ struct AlignedBuf {
     }
 };
 
+size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
+
+// f32 -> bf16, rounding to nearest even (NaN stays NaN)
+static inline uint16_t bf16_of(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+    return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+bool has_avx512_bf16() {
 #ifdef IE_TF_X86
-// row[s] = softmax(row[s] * scale + mask[s * mstride]) over s < n; columns >= valid are masked out.
-IE_TF_AVX512 static void softmax_row_avx512(float *row, int64_t n, float scale, const float *mask, int64_t mstride,
-                                            int64_t valid) {
+    static const bool ok = has_avx512() && __builtin_cpu_supports("avx512bf16");
+    return ok;
+#else
+    return false;
+#endif
+}
+
+#ifdef IE_TF_X86
+IE_TF_AVX512 __attribute__((target("avx512bf16"))) static void bf16_row_avx512(const float *x, uint16_t *y,
+                                                                               int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + i), reinterpret_cast<__m256i &>(h));
+    }
+    for (; i < n; ++i) y[i] = bf16_of(x[i]);
+}
+#endif
+
+static void bf16_row(const float *x, uint16_t *y, int64_t n) {
+#ifdef IE_TF_X86
+    if (has_avx512_bf16()) return bf16_row_avx512(x, y, n);
+#endif
+    for (int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i]);
+}
+
+// Whether `view` sees each of prod(dims) consecutive elements once (its strides are a permutation
+// of dense ones): a transposed dense tensor, which can be converted to bf16 as it lies and read
+// through the same strides.
+static bool covers_dense_span(const StridedView &view) {
+    std::vector<std::pair<int64_t, int64_t>> by_stride;  // (stride, dim) of the dims > 1
+    for (size_t i = 0; i < view.dims.size(); ++i)
+        if (view.dims[i] > 1) by_stride.emplace_back(view.strides[i], view.dims[i]);
+    std::sort(by_stride.begin(), by_stride.end());
+    int64_t expected = 1;
+    for (auto &[stride, dim] : by_stride) {
+        if (stride != expected) return false;
+        expected *= dim;
+    }
+    return true;
+}
+
+// bf16 copy of n consecutive f32 values
+static void convert_bf16(const float *src, uint16_t *dst, int64_t n) {
+    constexpr int64_t kBlock = 4096;
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
+    const bool par = omp_get_max_threads() > 1 && blocks > 1 && n * 4 >= kParallelBytes;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t b = 0; b < blocks; ++b)
+        bf16_row(src + b * kBlock, dst + b * kBlock, std::min(kBlock, n - b * kBlock));
+}
+
+
+#ifdef IE_TF_X86
+// row[s] = exp(row[s] * scale + mask[s * mstride] - max) over s < n (columns >= valid masked out);
+// returns 1 / their sum.
+IE_TF_AVX512 static inline float softmax_exp_avx512(float *row, int64_t n, float scale, const float *mask,
+                                                    int64_t mstride, int64_t valid) {
     const __m512 vs = _mm512_set1_ps(scale);
     const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     __m512 vmax = ninf;
@@ -792,11 +865,30 @@ IE_TF_AVX512 static void softmax_row_avx512(float *row, int64_t n, float scale, 
         _mm512_mask_storeu_ps(row + i, m, e);
         vsum = _mm512_add_ps(vsum, e);
     }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    return 1.0f / _mm512_reduce_add_ps(vsum);
+}
+
+// row[s] = softmax(row[s] * scale + mask[s * mstride]) over s < n; columns >= valid are masked out.
+IE_TF_AVX512 static void softmax_row_avx512(float *row, int64_t n, float scale, const float *mask, int64_t mstride,
+                                            int64_t valid) {
+    const __m512 inv = _mm512_set1_ps(softmax_exp_avx512(row, n, scale, mask, mstride, valid));
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         _mm512_mask_storeu_ps(row + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), inv));
     }
+}
+
+// The same softmax written as bf16 to `out` (`row` is left with the unnormalised exponentials).
+IE_TF_AVX512 __attribute__((target("avx512bf16"))) static void softmax_row_bf16_avx512(
+    float *row, int64_t n, float scale, const float *mask, int64_t mstride, int64_t valid, uint16_t *out) {
+    const float inv = softmax_exp_avx512(row, n, scale, mask, mstride, valid);
+    const __m512 vinv = _mm512_set1_ps(inv);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(row + i), vinv));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + i), reinterpret_cast<__m256i &>(h));
+    }
+    for (; i < n; ++i) out[i] = bf16_of(row[i] * inv);
 }
 #endif
 
@@ -818,51 +910,188 @@ static void softmax_row_scalar(float *row, int64_t n, float scale, const float *
     for (int64_t i = 0; i < n; ++i) row[i] *= inv;
 }
 
+// A oneDNN matmul c = a @ b on the given memory descriptors, with a user scratchpad.
 struct Matmul {
     dnnl::matmul prim;
     dnnl::memory::desc a_md, b_md, c_md, scratch_md;
     std::string impl;
 
     Matmul() = default;
-    Matmul(const dims_t &a, const dims_t &as, const dims_t &b, const dims_t &bs, const dims_t &c) {
-        using dt = dnnl::memory::data_type;
-        a_md = dnnl::memory::desc(a, dt::f32, as);
-        b_md = dnnl::memory::desc(b, dt::f32, bs);
-        c_md = dnnl::memory::desc(c, dt::f32, dense_strides(c));
-        dnnl::matmul::primitive_desc pd(engine(), a_md, b_md, c_md, scratch_attr());
+    Matmul(const dnnl::memory::desc &a, const dnnl::memory::desc &b, const dnnl::memory::desc &c)
+        : a_md(a), b_md(b), c_md(c) {
+        dnnl::matmul::primitive_desc pd(cpu_engine(), a_md, b_md, c_md, iecpu::user_scratchpad_attr());
         prim = dnnl::matmul(pd);
         scratch_md = pd.scratchpad_desc();
         impl = pd.impl_info_str();
     }
 
-    void execute(dnnl::stream &strm, const float *a, const float *b, float *c) const {
-        auto &eng = engine();
-        std::unordered_map<int, dnnl::memory> args{
-            {DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<float *>(a))},
-            {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<float *>(b))},
-            {DNNL_ARG_DST, dnnl::memory(c_md, eng, c)}};
-        std::unique_ptr<AlignedBuf> scratch;
-        if (size_t size = scratch_md.get_size()) {
-            scratch.reset(new AlignedBuf(size));
-            args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch_md, eng, scratch->ptr));
-        }
+    void execute(dnnl::stream &strm, const void *a, const void *b, void *c, void *scratch) const {
+        auto &eng = cpu_engine();
+        std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<void *>(a))},
+                                                   {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<void *>(b))},
+                                                   {DNNL_ARG_DST, dnnl::memory(c_md, eng, c)}};
+        if (scratch_md.get_size()) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch_md, eng, scratch));
         prim.execute(strm, args);
     }
 };
 
-struct Sdpa {
-    // shapes padded to one rank; batch = all dims but the last two
-    dims_t q, k, v, out_shape, batch;
+struct Attention::State {
+    dims_t batch;  // the broadcast batch dims
     int64_t L = 0, S = 0, E = 0, Ev = 0;
-    bool causal = false;
-    bool has_mask = false, mask_bool = false;
-    dims_t mask_shape;                 // padded to the output rank
+    bool causal = false, has_mask = false, bf16 = false, convert_inputs = false;
     std::vector<int64_t> row_mask_off;  // per scores row: offset of its mask row
     int64_t mask_col_stride = 0;
-    int64_t mask_count = 0;
-    bool has_scale_input = false;
-    float default_scale = 1.0f;
+    StridedView q, k, v;  // the inputs (f32 ones converted to bf16 as they lie under bf16)
     Matmul qk, pv;
+    // scratch: scores (f32), bf16 P, Q, K, V, the matmuls' scratchpad
+    size_t scores_at = 0, probs_at = 0, q_at = 0, k_at = 0, v_at = 0, matmul_at = 0, bytes = 0;
+    std::string impl;
+};
+
+Attention::Attention(const StridedView &q, const StridedView &k, const StridedView &v, const StridedView &out,
+                     const dims_t &mask_shape, bool has_mask, bool causal, bool bf16, bool bf16_in,
+                     bool bf16_out) {
+    using dt = dnnl::memory::data_type;
+    using md = dnnl::memory::desc;
+    const size_t rank = q.dims.size();
+    if (rank < 3 || rank > 12) throw std::invalid_argument("attention: unsupported rank");
+    for (const StridedView *x : {&q, &k, &v, &out})
+        if (x->dims.size() != rank || x->strides.size() != rank)
+            throw std::invalid_argument("attention: views of different ranks");
+    auto st = std::make_shared<State>();
+    st->L = q.dims[rank - 2];
+    st->E = q.dims[rank - 1];
+    st->S = k.dims[rank - 2];
+    st->Ev = v.dims[rank - 1];
+    if (k.dims[rank - 1] != st->E || v.dims[rank - 2] != st->S)
+        throw std::invalid_argument("attention: shapes do not fit");
+    for (size_t i = 0; i + 2 < rank; ++i) {
+        int64_t b = std::max({q.dims[i], k.dims[i], v.dims[i]});
+        for (auto d : {q.dims[i], k.dims[i], v.dims[i]})
+            if (d != b && d != 1) throw std::invalid_argument("attention: batch dims do not broadcast");
+        st->batch.push_back(b);
+    }
+    dims_t sc = st->batch, od = st->batch;
+    sc.insert(sc.end(), {st->L, st->S});
+    od.insert(od.end(), {st->L, st->Ev});
+    if (out.dims != od) throw std::invalid_argument("attention: unexpected output shape");
+    st->causal = causal;
+    st->bf16 = bf16 || bf16_in;
+    st->convert_inputs = bf16 && !bf16_in;
+    st->q = q;
+    st->k = k;
+    st->v = v;
+
+    size_t end = 0;
+    auto take = [&end](size_t bytes) {
+        size_t at = end;
+        end += align64(bytes);
+        return at;
+    };
+    const dt ct = st->bf16 ? dt::bf16 : dt::f32;
+    // swap_last: [.., S, E] read as [.., E, S]
+    auto view_md = [&](const dims_t &dims, dims_t strides, bool swap_last) {
+        dims_t d = dims;
+        if (swap_last) {
+            std::swap(d[rank - 1], d[rank - 2]);
+            std::swap(strides[rank - 1], strides[rank - 2]);
+        }
+        return md(d, ct, strides);
+    };
+    st->scores_at = take(prod(sc) * 4);
+    if (st->bf16) st->probs_at = take(prod(sc) * 2);
+    if (st->convert_inputs) {  // converted as they lie: read through the same strides
+        for (const StridedView *x : {&q, &k, &v})
+            if (!covers_dense_span(*x))
+                throw std::invalid_argument("attention: f32 inputs under bf16 must be transposed dense tensors");
+        st->q_at = take(prod(q.dims) * 2);
+        st->k_at = take(prod(k.dims) * 2);
+        st->v_at = take(prod(v.dims) * 2);
+    }
+    md a = view_md(q.dims, q.strides, false), b = view_md(k.dims, k.strides, true),
+       p = view_md(sc, dense_strides(sc), false), vv = view_md(v.dims, v.strides, false);
+    st->qk = Matmul(a, b, md(sc, dt::f32, dense_strides(sc)));
+    st->pv = Matmul(p, vv, md(out.dims, bf16_out ? dt::bf16 : dt::f32, out.strides));
+    st->matmul_at = take(std::max(st->qk.scratch_md.get_size(), st->pv.scratch_md.get_size()));
+    st->bytes = end;
+    st->impl = "attention:" + st->qk.impl;
+
+    st->has_mask = has_mask && !causal;
+    if (st->has_mask) {
+        if (mask_shape.size() > rank) throw std::invalid_argument("attention: mask rank too high");
+        dims_t m = pad_to(mask_shape, rank);
+        dims_t ms = dense_strides(m);
+        for (size_t i = 0; i < rank; ++i) {
+            int64_t full = sc[i];
+            if (m[i] != full && m[i] != 1) throw std::invalid_argument("attention: mask does not broadcast");
+            if (m[i] == 1) ms[i] = 0;
+        }
+        st->mask_col_stride = ms[rank - 1];
+        const int64_t rows = prod(st->batch) * st->L;
+        st->row_mask_off.resize(rows);
+        for (int64_t r = 0; r < rows; ++r) {
+            int64_t rem = r, off = (rem % st->L) * ms[rank - 2];
+            rem /= st->L;
+            for (int i = static_cast<int>(rank) - 3; i >= 0; --i) {
+                off += (rem % st->batch[i]) * ms[i];
+                rem /= st->batch[i];
+            }
+            st->row_mask_off[r] = off;
+        }
+    }
+    state_ = st;
+}
+
+size_t Attention::scratch_bytes() const { return state_->bytes; }
+const std::string &Attention::impl() const { return state_->impl; }
+float Attention::default_scale() const { return static_cast<float>(1.0 / std::sqrt(double(state_->E))); }
+
+void Attention::execute(dnnl::stream &strm, const void *q, const void *k, const void *v, const float *mask,
+                        float scale, void *out, void *scratch) const {
+    const State &s = *state_;
+    char *base = static_cast<char *>(scratch);
+    float *scores = reinterpret_cast<float *>(base + s.scores_at);
+    uint16_t *probs = reinterpret_cast<uint16_t *>(base + s.probs_at);
+    const void *a = q, *b = k, *vv = v;
+    if (s.convert_inputs) {
+        convert_bf16(static_cast<const float *>(q), reinterpret_cast<uint16_t *>(base + s.q_at), prod(s.q.dims));
+        convert_bf16(static_cast<const float *>(k), reinterpret_cast<uint16_t *>(base + s.k_at), prod(s.k.dims));
+        convert_bf16(static_cast<const float *>(v), reinterpret_cast<uint16_t *>(base + s.v_at), prod(s.v.dims));
+        a = base + s.q_at;
+        b = base + s.k_at;
+        vv = base + s.v_at;
+    }
+    s.qk.execute(strm, a, b, scores, base + s.matmul_at);
+    strm.wait();
+    const int64_t rows = prod(s.batch) * s.L, S = s.S;
+    const bool avx = has_avx512(), avx_bf16 = has_avx512_bf16();
+    const bool par = omp_get_max_threads() > 1 && rows > 1;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+        float *row = scores + r * S;
+        const float *mrow = s.has_mask ? mask + s.row_mask_off[r] : nullptr;
+        const int64_t valid = s.causal ? std::min<int64_t>(r % s.L + 1, S) : S;
+#ifdef IE_TF_X86
+        if (s.bf16 && avx_bf16) {
+            softmax_row_bf16_avx512(row, S, scale, mrow, s.mask_col_stride, valid, probs + r * S);
+            continue;
+        }
+        if (avx)
+            softmax_row_avx512(row, S, scale, mrow, s.mask_col_stride, valid);
+        else
+#endif
+            softmax_row_scalar(row, S, scale, mrow, s.mask_col_stride, valid);
+        if (s.bf16) bf16_row(row, probs + r * S, S);
+    }
+    s.pv.execute(strm, s.bf16 ? static_cast<const void *>(probs) : scores, vv, out, base + s.matmul_at);
+    strm.wait();
+}
+
+struct Sdpa {
+    dims_t out_shape;
+    int64_t q_count = 0, k_count = 0, v_count = 0, mask_count = 0;
+    bool has_mask = false, mask_bool = false, has_scale_input = false;
+    std::shared_ptr<Attention> attention;
     int threads = 0;
     std::string impl;
 
@@ -874,12 +1103,12 @@ struct Sdpa {
             xs.push_back(py::array::ensure(objs[i]));
             if (!xs.back()) throw std::invalid_argument("ScaledDotProductAttention: an input is not an array");
         }
-        py::array qa = contiguous(xs[0], 4, prod(q), "SDPA query");
-        py::array ka = contiguous(xs[1], 4, prod(k), "SDPA key");
-        py::array va = contiguous(xs[2], 4, prod(v), "SDPA value");
+        py::array qa = contiguous(xs[0], 4, q_count, "SDPA query");
+        py::array ka = contiguous(xs[1], 4, k_count, "SDPA key");
+        py::array va = contiguous(xs[2], 4, v_count, "SDPA value");
         py::array ma;
         if (has_mask) ma = contiguous(xs[3], mask_bool ? 1 : 4, mask_count, "SDPA mask");
-        float scale = default_scale;
+        float scale = attention->default_scale();
         if (has_scale_input) {
             py::array sa = py::array::ensure(xs[4], py::array::c_style);
             if (!sa || sa.size() < 1) throw std::invalid_argument("SDPA scale input is empty");
@@ -895,9 +1124,7 @@ struct Sdpa {
         {
             py::gil_scoped_release release;
             ThreadGuard guard(threads);
-            const int64_t rows = prod(batch) * L;
-            AlignedBuf scores(static_cast<size_t>(rows * S) * sizeof(float));
-            float *sp = static_cast<float *>(scores.ptr);
+            AlignedBuf scratch(attention->scratch_bytes());
             std::unique_ptr<AlignedBuf> mbuf;
             const float *mask = static_cast<const float *>(mp);
             if (has_mask && mask_bool) {
@@ -907,26 +1134,8 @@ struct Sdpa {
                 for (int64_t i = 0; i < mask_count; ++i) m[i] = b[i] ? 0.0f : -std::numeric_limits<float>::infinity();
                 mask = m;
             }
-            dnnl::stream strm(engine());
-            qk.execute(strm, qp, kp, sp);
-            strm.wait();
-            const bool avx = has_avx512();
-            const bool par = omp_get_max_threads() > 1 && rows > 1;
-#pragma omp parallel for schedule(static) if (par)
-            for (int64_t rI = 0; rI < rows; ++rI) {
-                float *row = sp + rI * S;
-                const float *mrow = has_mask ? mask + row_mask_off[rI] : nullptr;
-                const int64_t valid = causal ? std::min<int64_t>(rI % L + 1, S) : S;
-#ifdef IE_TF_X86
-                if (avx) {
-                    softmax_row_avx512(row, S, scale, mrow, mask_col_stride, valid);
-                    continue;
-                }
-#endif
-                softmax_row_scalar(row, S, scale, mrow, mask_col_stride, valid);
-            }
-            pv.execute(strm, sp, vp, op);
-            strm.wait();
+            dnnl::stream strm(cpu_engine());
+            attention->execute(strm, qp, kp, vp, mask, scale, op, scratch.ptr);
         }
         return out;
     }
@@ -1035,81 +1244,34 @@ std::shared_ptr<Mvn> make_mvn(int64_t outer, int64_t r, int64_t inner, float eps
     return m;
 }
 
-dims_t pad_to(const dims_t &d, size_t rank) {
-    dims_t out(rank - d.size(), 1);
-    out.insert(out.end(), d.begin(), d.end());
-    return out;
-}
-
 std::shared_ptr<Sdpa> make_sdpa(const dims_t &q_shape, const dims_t &k_shape, const dims_t &v_shape,
                                 const dims_t &mask_shape, bool has_mask, bool mask_bool, bool causal,
                                 bool has_scale_input, const dims_t &out_shape, int threads) {
     ThreadGuard guard(threads);
     const size_t rank = std::max({q_shape.size(), k_shape.size(), v_shape.size()});
     if (rank < 3 || rank > 12) throw std::invalid_argument("SDPA: unsupported rank");
-    auto p = std::make_shared<Sdpa>();
-    p->q = pad_to(q_shape, rank);
-    p->k = pad_to(k_shape, rank);
-    p->v = pad_to(v_shape, rank);
-    p->L = p->q[rank - 2];
-    p->E = p->q[rank - 1];
-    p->S = p->k[rank - 2];
-    p->Ev = p->v[rank - 1];
-    if (p->k[rank - 1] != p->E || p->v[rank - 2] != p->S) throw std::invalid_argument("SDPA: shapes do not fit");
-    for (size_t i = 0; i + 2 < rank; ++i) {
-        int64_t b = std::max({p->q[i], p->k[i], p->v[i]});
-        for (auto d : {p->q[i], p->k[i], p->v[i]})
-            if (d != b && d != 1) throw std::invalid_argument("SDPA: batch dims do not broadcast");
-        p->batch.push_back(b);
-    }
-    dims_t out = p->batch;
-    out.push_back(p->L);
-    out.push_back(p->Ev);
+    auto dense = [rank](const dims_t &shape) {
+        dims_t d = pad_to(shape, rank);
+        return StridedView{d, dense_strides(d)};
+    };
+    StridedView q = dense(q_shape), k = dense(k_shape), v = dense(v_shape);
+    dims_t out;
+    for (size_t i = 0; i + 2 < rank; ++i) out.push_back(std::max({q.dims[i], k.dims[i], v.dims[i]}));
+    out.insert(out.end(), {q.dims[rank - 2], v.dims[rank - 1]});
     if (prod(out) != prod(out_shape)) throw std::invalid_argument("SDPA: unexpected output shape");
+    auto p = std::make_shared<Sdpa>();
+    p->attention = std::make_shared<Attention>(q, k, v, StridedView{out, dense_strides(out)}, mask_shape, has_mask,
+                                               causal, false, false, false);
     p->out_shape = out_shape;
-    p->causal = causal;
-    p->has_scale_input = has_scale_input;
-    p->default_scale = static_cast<float>(1.0 / std::sqrt(double(p->E)));
-    p->threads = threads;
-
-    // scores = Q @ K^T: K [.., S, E] read as [.., E, S] through its strides
-    dims_t kt = p->k, kts = dense_strides(p->k);
-    std::swap(kt[rank - 1], kt[rank - 2]);
-    std::swap(kts[rank - 1], kts[rank - 2]);
-    dims_t sc = p->batch;
-    sc.push_back(p->L);
-    sc.push_back(p->S);
-    dims_t qb = p->q, vb = p->v;
-    p->qk = Matmul(qb, dense_strides(qb), kt, kts, sc);
-    p->pv = Matmul(sc, dense_strides(sc), vb, dense_strides(vb), out);
-    p->impl = "native:" + p->qk.impl + (has_avx512() ? "+avx512" : "");
-
+    p->q_count = prod(q.dims);
+    p->k_count = prod(k.dims);
+    p->v_count = prod(v.dims);
     p->has_mask = has_mask && !causal;
     p->mask_bool = mask_bool;
-    if (p->has_mask) {
-        if (mask_shape.size() > rank) throw std::invalid_argument("SDPA: mask rank too high");
-        dims_t m = pad_to(mask_shape, rank);
-        p->mask_count = prod(m);
-        dims_t ms = dense_strides(m);
-        for (size_t i = 0; i < rank; ++i) {
-            int64_t full = i + 2 < rank ? p->batch[i] : (i + 2 == rank ? p->L : p->S);
-            if (m[i] != full && m[i] != 1) throw std::invalid_argument("SDPA: mask does not broadcast");
-            if (m[i] == 1) ms[i] = 0;
-        }
-        p->mask_col_stride = ms[rank - 1];
-        const int64_t rows = prod(p->batch) * p->L;
-        p->row_mask_off.resize(rows);
-        for (int64_t r = 0; r < rows; ++r) {
-            int64_t rem = r, off = 0;
-            off += (rem % p->L) * ms[rank - 2];
-            rem /= p->L;
-            for (int i = static_cast<int>(rank) - 3; i >= 0; --i) {
-                off += (rem % p->batch[i]) * ms[i];
-                rem /= p->batch[i];
-            }
-            p->row_mask_off[r] = off;
-        }
-    }
+    p->mask_count = has_mask ? prod(mask_shape) : 0;
+    p->has_scale_input = has_scale_input;
+    p->threads = threads;
+    p->impl = "native:" + p->attention->impl() + (has_avx512() ? "+avx512" : "");
     return p;
 }
 
@@ -1117,7 +1279,6 @@ std::shared_ptr<Sdpa> make_sdpa(const dims_t &q_shape, const dims_t &k_shape, co
 
 void transformer_module(py::module_ &parent) {
     using namespace ie_tf;
-    g_default_threads = omp_get_max_threads();
     py::module_ m = parent.def_submodule("transformer", "native transformer and data-movement kernels");
 
     py::class_<StridedCopy, std::shared_ptr<StridedCopy>>(m, "StridedCopy")
