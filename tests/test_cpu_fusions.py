@@ -548,6 +548,19 @@ def test_bf16_convolutions_and_matmul(tmp_path):
 
 
 @needs_bf16
+def test_bf16_image_input_convolution_stays_f32(tmp_path):
+    """bf16: a convolution reading a network input of at most 4 channels (an image) runs in f32,
+    the next one in bf16."""
+    x = param((1, 3, 24, 24))
+    first = ops.relu(bias(conv(x, 3, 16), 16))
+    y = ops.relu(bias(conv(first, 16, 16), 16))
+    counts, _ = check(y, [x], {"x": rand(1, 3, 24, 24)}, tmp_path, executed=["Convolution"],
+                      config={"INFERENCE_PRECISION_HINT": "bf16"}, tol=1e-2)
+    convs = [pc["exec_type"] for pc in counts.values() if pc["layer_type"] == "Convolution"]
+    assert len(convs) == 2 and "bf16" not in convs[0] and "bf16" in convs[1], convs
+
+
+@needs_bf16
 def test_bf16_matmul_operands_converted_once(tmp_path):
     """bf16: a tensor several MatMuls read is converted to bf16 once; a MatMul read only by bf16
     MatMuls writes bf16 (the rounding they would do), so the next one reads it as it is."""
@@ -611,10 +624,14 @@ def test_models_are_fused(zoo, name):
 
 
 @needs_bf16
-@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet50"])
+@pytest.mark.parametrize("name", ["resnet50", "small_cnn", "mobilenet_v2"])
 def test_models_bf16(zoo, name):
-    """bf16 against OpenVINO f32: as close as OpenVINO's own bf16 inference (these random-weight
-    networks lose ~1e-2 (ResNet-50) to ~6e-2 (MobileNetV2) in bf16, OpenVINO's included)."""
+    """bf16 against OpenVINO f32 within relative L2 1e-2 (the BERT encoder: test_bert_encoder_fused).
+
+    MobileNetV2 cannot get there in bf16: its 52 layers of bf16 rounding leave ~6e-2
+    on these random-weight networks, OpenVINO's own bf16 included (and still ~4e-2
+    with its depthwise, first and last layers in f32). It is held to OpenVINO's bf16
+    error instead."""
     models, directory = zoo
     xml = models.build(name, directory)["fp32"]
     inputs = models.make_inputs(name)
@@ -622,9 +639,10 @@ def test_models_bf16(zoo, name):
                                     config={"INFERENCE_PRECISION_HINT": "bf16"})
     actual = next(iter(exec_net.infer(inputs).values()))
     expected = openvino_infer(xml, inputs)[0]
-    core = ov.Core()
-    ov_bf16 = core.compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})([inputs["data"]])[0]
-    bound = max(1e-2, 1.5 * rel_l2(ov_bf16, expected))
+    bound = 1e-2
+    if name == "mobilenet_v2":
+        ov_bf16 = ov.Core().compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})([inputs["data"]])[0]
+        bound = rel_l2(ov_bf16, expected)
     assert rel_l2(actual, expected) <= bound
 
 

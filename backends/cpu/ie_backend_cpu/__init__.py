@@ -117,9 +117,10 @@ class CPUBackend(Backend):
         YES runs the inferences of such networks one at a time (process-wide lock).
 
     ``INFERENCE_PRECISION_HINT`` (f32/bf16)
-        ``f32`` (default) computes in f32. ``bf16`` runs convolutions and MatMuls
-        with constant weights on bf16 weights and activations (f32 accumulation;
-        activations between them stay bf16, network outputs are f32). Fastest on
+        ``f32`` (default) computes in f32. ``bf16`` runs convolutions, MatMuls
+        with constant weights and the attention's products on bf16 weights and
+        activations (f32 accumulation; network outputs are f32), except a
+        convolution reading a network input of at most 4 channels. Fastest on
         CPUs with avx512_bf16 or AMX; oneDNN emulates it elsewhere.
 
     ``DYN_BATCH_ENABLED``/``DYN_BATCH_LIMIT`` are not accepted: kernels are built

@@ -32,7 +32,9 @@ execution plan:
 
 ``precision="bf16"`` (``INFERENCE_PRECISION_HINT=bf16``) runs convolutions,
 constant-weight MatMuls and the attention's two products on bf16 operands with
-f32 accumulation; network outputs stay f32.
+f32 accumulation; network outputs stay f32. A convolution reading a network
+input of at most :data:`F32_INPUT_CHANNELS` channels (an image) stays f32: its
+input is kept exact, and with so few channels bf16 would save little time.
 """
 
 from typing import NamedTuple
@@ -59,6 +61,7 @@ from .kernels import (
 from .transformer import mvn_params
 
 SOURCE_TYPES = ("Parameter", "Const")
+F32_INPUT_CHANNELS = 4  # bf16 precision: convolutions reading a network input of this few channels stay f32
 
 # activation op type -> (oneDNN algorithm, alpha, beta), or a callable of the node
 _ACTIVATIONS = dict(_UNARY)
@@ -597,7 +600,7 @@ class CompiledGraph:
             dst = new(grp.tail)
             prog.conv(name, src, dst, np.ascontiguousarray(spec["weights"], np.float32), spec["w_dims"],
                       spec["bias"], spec["strides"], spec["dilations"], spec["pad_l"], spec["pad_r"], spec["post"],
-                      sum_t, self.bf16, self.bf16, self._consumer_layout(grp.tail))
+                      sum_t, self._conv_bf16(grp), self._conv_bf16(grp), self._consumer_layout(grp.tail))
         elif kind == "matmul":
             a = tensor(n.inputs[0])
             b_const = spec["b_const"]
@@ -700,8 +703,13 @@ class CompiledGraph:
             n = grp.head
             self._layout_cache[key] = _ext.Program.preferred_src_layout(
                 list(_shape(n.inputs[0])), sp["w_dims"], list(n.output_shapes[0]), sp["strides"], sp["dilations"],
-                sp["pad_l"], sp["pad_r"], self.bf16, self.threads)
+                sp["pad_l"], sp["pad_r"], self._conv_bf16(grp), self.threads)
         return self._layout_cache[key]
+
+    def _conv_bf16(self, grp):
+        """Whether the convolution ``grp`` runs in bf16 (see the module docstring)."""
+        src = grp.head.inputs[0]
+        return self.bf16 and not (src.node.type == "Parameter" and _shape(src)[1] <= F32_INPUT_CHANNELS)
 
     # ------------------------------------------------------------------ running
 
