@@ -7,14 +7,17 @@ Networks are compiled at load (:mod:`ie_backend_cpu.compiler`): bias, scale,
 residual-add and activation layers are fused into convolutions and MatMuls as
 oneDNN post-ops, runs of native layers become one native program that keeps
 oneDNN's blocked layouts between layers and reuses the buffers of a
-per-request arena. Native (oneDNN): Convolution, GroupConvolution (incl.
+per-stream arena. Native (oneDNN): Convolution, GroupConvolution (incl.
 depthwise), MatMul, MaxPool, AvgPool, global ReduceMean, Add, Subtract,
 Multiply, Divide, Maximum, Minimum, Relu, Sigmoid, Tanh, Clamp, Elu, Exp, Log,
 Sqrt, Abs, Gelu, Swish, HSwish, HSigmoid, SoftPlus, Mish, PRelu, Softmax and
-Reshape/Squeeze/Unsqueeze. Every other layer, and any of those on non-f32
-tensors or with attributes oneDNN cannot express, runs an extra kernel
-provider's kernel (``kernels.KERNEL_PROVIDERS``) or the reference
-implementation (exec_type ``"ref_numpy"``).
+Reshape/Squeeze/Unsqueeze; ScaledDotProductAttention and LayerNorm (MVN over
+the last axis) run the kernels of :mod:`ie_backend_cpu.transformer` inside the
+programs. Every other layer, and any of those on non-f32 tensors or with
+attributes the kernels cannot express, runs an extra kernel provider's kernel
+(``kernels.KERNEL_PROVIDERS``), a native per-layer kernel
+(``kernels.STANDALONE_PROVIDERS``: transformer and data-movement layers) or the
+reference implementation (exec_type ``"ref_numpy"``).
 """
 
 import os

@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ie_core.backend import LayerClock, PerfCount, merge_perf_counts, slot_layout
+from ie_core.backend import PerfCount, merge_perf_counts, slot_layout
 from ie_core.errors import IEError, InferenceError
 
 from . import _ext
