@@ -3,11 +3,14 @@
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 
 import numpy as np
 
+from .backend import Capability, LayerSupport
 from .errors import (
+    ConfigError,
     InferenceError,
     InputError,
     InputNameError,
@@ -19,7 +22,9 @@ from .errors import (
 )
 from .graph import Node, Output, output_name
 from .ir import read_network
+from .pipeline import run_stages, start_stages
 from .plugins import registry_for
+from .tensor import Tensor, to_allocator, to_host
 from .types import precision_name
 
 
@@ -256,7 +261,8 @@ class IEPlugin:
 
     @property
     def version(self):
-        return self._backend.version
+        backend = self._backend
+        return f"{backend.version} (software emulator)" if backend.emulator else backend.version
 
     def load(self, network, num_requests=1, config=None):
         """Compile ``network`` for the device; returns an ExecutableNetwork with ``num_requests`` requests."""
@@ -269,36 +275,73 @@ class IEPlugin:
         merged = self._backend.validate_config(config)
         graph = network._graph_for_load(self._backend.extension_ops())
         compiled = self._backend.compile(graph, merged, int(num_requests))
-        return ExecutableNetwork(compiled, graph, int(num_requests), merged.get("PERF_COUNT") == "YES")
+        return ExecutableNetwork(compiled, graph, int(num_requests), merged)
 
     def set_config(self, config):
         self._backend.set_config(config)
 
-    def get_supported_layers(self, net):
+    def get_config(self, key):
+        """The current value of configuration key ``key``."""
+        return self._backend.get_config(key)
+
+    def get_metric(self, name):
+        """Device metric ``name`` (``get_metric("SUPPORTED_METRICS")`` lists them)."""
+        return self._backend.get_metric(name)
+
+    def query(self, net, config=None):
+        """How the device would run each layer of ``net``: layer name -> LayerSupport.
+
+        Layers of a type no op (nor loaded extension) implements are unsupported; a
+        network with such layers cannot be compiled, so its other layers are reported
+        supported through the reference, not queried on the device.
+        """
         graph = net._graph.copy()
         graph.resolve_ops(self._backend.extension_ops())
-        unsupported = {n.name for n in graph.unsupported()}
-        return {name for name in self._backend.query(graph) if name in net.layers and name not in unsupported}
+        unknown = {n.name for n in graph.unsupported()}
+        if unknown:
+            return {
+                n.name: LayerSupport(False, False, "", reason=f"no op implements type {n.type}")
+                if n.name in unknown
+                else LayerSupport(True, False, "", reason="the network has layers of unknown types")
+                for n in graph.nodes
+                if n.type != "Result"
+            }
+        return self._backend.query(net._graph_for_load(self._backend.extension_ops()), config)
+
+    def get_supported_layers(self, net):
+        """Names of the layers of ``net`` this device can run (natively or through the reference)."""
+        layers = set(net.layers)
+        return {name for name, s in self.query(net).items() if s.supported and name in layers}
 
     def add_cpu_extension(self, extension_path):
-        if "CPU" not in self._device.upper():
+        if Capability.EXTENSIONS not in self._backend.capabilities:
             raise NotSupportedError("add_cpu_extension method applicable only for CPU or HETERO devices")
         self._backend.add_extension(extension_path)
 
     def set_initial_affinity(self, net):
-        if "HETERO" not in self._device.upper():
+        if Capability.AFFINITY not in self._backend.capabilities:
             raise NotSupportedError("set_initial_affinity method applicable only for HETERO device")
-        self._backend.set_initial_affinity(net)
+        graph = net._graph_for_load(self._backend.extension_ops())
+        nodes = {n.name: n for n in net._graph.nodes}
+        for name, device in self._backend.initial_affinity(graph).items():
+            if name in nodes:
+                nodes[name].rt_info["affinity"] = device
 
 
 class ExecutableNetwork:
     """A network loaded on a device, with its inference requests."""
 
-    def __init__(self, compiled, graph, num_requests, profile=False):
+    def __init__(self, compiled, graph, num_requests, config):
         self._compiled = compiled
+        self._config = dict(config)
+        self._name = graph.name
         specs = {p.name: (p.output_shapes[0], p.output_dtypes[0]) for p in graph.parameters}
-        results = [r.name for r in graph.results] if profile else None
-        self.requests = tuple(InferRequest(compiled.create_request(), specs, results) for _ in range(num_requests))
+        results = [r.name for r in graph.results] if config.get("PERF_COUNT") == "YES" else None
+        allocator = compiled.allocator()
+        self.requests = tuple(
+            InferRequest(compiled.create_request(), specs, allocator, results, self) for _ in range(num_requests)
+        )
+        weakref.finalize(self, compiled.release)
 
     def infer(self, inputs=None):
         """Run request 0 synchronously; returns copies of its outputs (name -> array)."""
@@ -316,16 +359,47 @@ class ExecutableNetwork:
         request.async_infer(inputs)
         return request
 
+    def get_config(self, key):
+        """The value of configuration key ``key`` the network was loaded with."""
+        if key not in self._config:
+            raise ConfigError(f"[NOT_FOUND] Unsupported property {key}")
+        return self._config[key]
+
+    def get_metric(self, name):
+        """``NETWORK_NAME``, ``OPTIMAL_NUMBER_OF_INFER_REQUESTS``, ``SUPPORTED_CONFIG_KEYS`` or ``SUPPORTED_METRICS``."""
+        metrics = {
+            "NETWORK_NAME": self._name,
+            "OPTIMAL_NUMBER_OF_INFER_REQUESTS": len(self.requests),
+            "SUPPORTED_CONFIG_KEYS": sorted(self._config),
+        }
+        metrics["SUPPORTED_METRICS"] = sorted(metrics) + ["SUPPORTED_METRICS"]
+        if name not in metrics:
+            raise ConfigError(f"[NOT_FOUND] Unsupported metric {name}")
+        return metrics[name]
+
 
 class InferRequest:
-    """One inference request: persistent input arrays, the last outputs, sync and async runs."""
+    """One inference request: persistent input arrays, the last outputs, sync and async runs.
 
-    def __init__(self, backend_request, input_specs, profiled_results=None):
+    States: idle (never started, or its last inference ended) and busy (between a
+    start and the end of that inference); starting a busy request raises
+    ``[REQUEST_BUSY]``. ``set_tensor`` binds an input to a tensor of the device's
+    memory (or a host array) used as it is, without copying into ``inputs``.
+    """
+
+    def __init__(self, backend_request, input_specs, allocator, profiled_results=None, network=None):
         self._request = backend_request
+        self._allocator = allocator
+        self._stages = None
+        self._network = network  # the ExecutableNetwork stays alive while its requests are used
         self.inputs = {name: np.zeros(shape, dtype) for name, (shape, dtype) in input_specs.items()}
+        self._specs = input_specs
+        self._bound = {}
+        self._output_tensors = {}
         self.outputs = {}
         self.latency = 0.0
         self.error = None
+        self._callback = None
         self._done = threading.Event()
         self._started = False
         self._lock = threading.Lock()
@@ -336,9 +410,9 @@ class InferRequest:
 
     def infer(self, inputs=None):
         """Run synchronously; the results land in ``outputs``."""
-        self._begin(inputs, time.perf_counter_ns())
+        tensors = self._begin(inputs, time.perf_counter_ns())
         try:
-            outputs = self._request.infer(self.inputs)
+            outputs = run_stages(self._pipeline(), tensors)
         except BaseException as exc:
             self._finish(None, exc)
             raise
@@ -346,8 +420,39 @@ class InferRequest:
 
     def async_infer(self, inputs=None):
         """Start without blocking; ``wait()`` tells when ``outputs`` hold the results."""
-        self._begin(inputs, time.perf_counter_ns())
-        self._request.start(self.inputs, self._finish)
+        tensors = self._begin(inputs, time.perf_counter_ns())
+        start_stages(self._pipeline(), tensors, self._finish)
+
+    def _pipeline(self):
+        if self._stages is None:
+            self._stages = list(self._request.stages())
+        return self._stages
+
+    def set_completion_callback(self, py_callback, py_data=None):
+        """Call ``py_callback(status, py_data)`` when an asynchronous inference ends (on the device's thread)."""
+        self._callback = (py_callback, py_data)
+
+    def set_tensor(self, name, tensor):
+        """Bind input ``name`` to ``tensor`` (a Tensor of the device's memory, or an array) for the next inferences."""
+        if name not in self._specs:
+            raise InputNameError(f"No input with name {name} found in network; its inputs are {list(self._specs)}")
+        shape, dtype = self._specs[name]
+        if tuple(tensor.shape) != tuple(shape) or np.dtype(tensor.dtype) != np.dtype(dtype):
+            raise InputError(
+                f"input {name}: expected a tensor of shape {list(shape)} and type {np.dtype(dtype)}, "
+                f"got {list(tensor.shape)} {np.dtype(tensor.dtype)}"
+            )
+        if not isinstance(tensor, (Tensor, np.ndarray)):
+            raise InputError(f"input {name}: expected a Tensor or a numpy array, got {type(tensor).__name__}")
+        self._bound[name] = tensor
+
+    def get_tensor(self, name):
+        """Input ``name`` as the device will read it, or output ``name`` of the last inference, in device memory."""
+        if name in self._output_tensors:
+            return self._output_tensors[name]
+        if name in self._specs:
+            return self._bound.get(name, self.inputs[name])
+        raise InputNameError(f"No input or output with name {name} found in network")
 
     def wait(self, timeout=-1):
         """Wait up to ``timeout`` ms (-1: until done; 0: status only); returns a StatusCode value."""
@@ -371,7 +476,7 @@ class InferRequest:
         (checking and copying the inputs, waiting for and dispatching to the
         device), the Result layers (``"output"``) handing back the outputs.
         """
-        counts = self._request.perf_counts()
+        counts = {name: pc.as_dict() for name, pc in self._request.perf_counts().items()}
         start, call, back, end = self._stamps
         if self._results is None or not end:
             return counts
@@ -388,25 +493,35 @@ class InferRequest:
         return counts
 
     def _begin(self, inputs, start):
+        """Mark the request busy with ``inputs`` copied in; returns the device tensors to run on."""
         with self._lock:
             if self._started and not self._done.is_set():
                 raise InferenceError("[REQUEST_BUSY] the request is still running; wait() for it first")
             self._fill(inputs)
+            allocator = self._allocator
+            tensors = {
+                name: to_allocator(self._bound.get(name, array), allocator) for name, array in self.inputs.items()
+            }
             self._done.clear()
             self._started = True
             self.error = None
             self._stamps = [start, time.perf_counter_ns(), 0, 0]
+            return tensors
 
     def _finish(self, outputs, error):
         stamps = self._stamps
         stamps[2] = time.perf_counter_ns()
         if error is None:
-            self.outputs = outputs
+            self._output_tensors = outputs
+            self.outputs = {name: to_host(value) for name, value in outputs.items()}
         else:
             self.error = error if isinstance(error, Exception) else InferenceError(str(error))
         stamps[3] = time.perf_counter_ns()
         self.latency = (stamps[3] - stamps[0]) / 1e6
+        callback = self._callback
         self._done.set()
+        if callback is not None:
+            callback[0](StatusCode.OK if error is None else StatusCode.GENERAL_ERROR, callback[1])
 
     def _fill(self, inputs):
         if inputs is None:
@@ -418,6 +533,7 @@ class InferRequest:
             if target is None:
                 raise InputNameError(f"No input with name {name} found in network; its inputs are {list(self.inputs)}")
             self.inputs[name][...] = _checked_input(name, value, target)
+            self._bound.pop(name, None)
 
 
 def _checked_input(name, value, target):

@@ -1,55 +1,104 @@
-"""The public backend API: what a device package implements and may import from ie_core.
+"""Backend API 1.0: everything a device package implements and may import from ie_core.
 
-A device is a :class:`Backend` subclass. ``compile()`` turns a shape-inferred
-:class:`~ie_core.graph.Graph` into a :class:`CompiledModel`, which creates
-:class:`BackendRequest` objects that run inferences. A backend that has no
-kernel of its own for an op runs the core's numpy reference through
-:func:`reference_kernel`; :class:`GraphExecutor` runs a graph from per-node
-kernels. Backends are found through the ``ie_core.backends`` entry-point
-group (see :mod:`ie_core.hookspecs`).
+A device is a :class:`Backend` subclass, found through the ``ie_core.backends``
+entry-point group (:mod:`ie_core.hookspecs`). Its life cycle:
+
+1. The registry imports the package and reads ``device_name``, ``api_version``
+   (the Backend API version it targets; a major version other than
+   :data:`API_VERSION`'s, or a newer minor one, is refused at discovery),
+   ``capabilities`` and ``config_options``.
+2. ``IEPlugin(device)`` creates the backend (on the calling thread).
+   ``set_config``/``get_config``/``get_metric`` configure and describe it.
+3. ``query(graph, config)`` says per layer whether the device runs it natively
+   (:class:`LayerSupport`); ``compile(graph, config, num_requests)`` turns a private,
+   shape-inferred :class:`~ie_core.graph.Graph` into a :class:`CompiledModel`.
+   The default ``query`` compiles and asks the compiled model, so the two never
+   disagree.
+4. The compiled model creates :class:`BackendRequest` s. Each describes one
+   inference as :class:`~ie_core.pipeline.Stage` s that the core runs on the
+   devices' :class:`~ie_core.pipeline.TaskExecutor` s: synchronously on the caller's
+   thread, asynchronously stage by stage.
+5. Tensors cross the boundary in the compiled model's memory
+   (:meth:`CompiledModel.allocator`): numpy arrays for host memory (zero copy), a
+   :class:`~ie_core.tensor.Tensor` for a device with memory of its own.
+
+Devices without kernels of their own for an op use the core's numpy reference
+(:func:`reference_kernel`), under the device's :class:`~ie_core.numerics.Numerics`;
+:class:`GraphExecutor` is the one executor that runs a graph from per-layer kernels
+or from a backend's own plan of fused :class:`Step` s.
 """
 
-import queue
-import threading
-import weakref
 from abc import ABC, abstractmethod
 from typing import Callable, NamedTuple
 
-from .errors import ConfigError, InferenceError, NotSupportedError
-from .execution import GraphExecutor, Kernel, LayerClock, PerfCount, merge_perf_counts, reference_kernel, slot_layout
+from . import errors
+from .errors import *  # noqa: F401,F403  (every error a backend raises is importable from here)
+from .errors import ConfigError, NotSupportedError
+from .execution import (
+    GraphExecutor,
+    Kernel,
+    LayerClock,
+    LayerSupport,
+    PerfCount,
+    Step,
+    kernel_step,
+    merge_perf_counts,
+    reference_kernel,
+    slot_layout,
+)
 from .graph import Graph, Node, Output, output_name
 from .hookspecs import hookimpl
+from .numerics import F32, Numerics
 from .ops import OpContext, OpDef, get_op, registered_ops
+from .pipeline import Stage, TaskExecutor
+from .tensor import HOST, Allocator, Tensor, to_allocator, to_host
 from .types import canonical_element_type, to_dtype
 
+#: The Backend API version of this ie_core: "major.minor". A backend declares the
+#: version it was written for in ``Backend.api_version``.
+API_VERSION = "1.0"
+
 __all__ = [
+    "API_VERSION",
+    "Allocator",
     "Backend",
     "BackendRequest",
-    "canonical_element_type",
+    "Capability",
     "CompiledModel",
     "ConfigOption",
     "ExecutorModel",
     "ExecutorRequest",
+    "F32",
     "Graph",
     "GraphExecutor",
+    "HOST",
     "Kernel",
     "LayerClock",
+    "LayerSupport",
     "Node",
+    "Numerics",
     "OpContext",
     "OpDef",
     "Output",
     "PerfCount",
+    "Stage",
+    "Step",
+    "TaskExecutor",
+    "Tensor",
+    "canonical_element_type",
     "get_op",
     "hookimpl",
+    "kernel_step",
     "merge_perf_counts",
     "output_name",
     "reference_kernel",
     "registered_ops",
     "slot_layout",
-    "start_worker",
+    "to_allocator",
     "to_dtype",
+    "to_host",
     "yes_no",
-]
+] + errors.__all__
 
 
 class ConfigOption(NamedTuple):
@@ -66,25 +115,56 @@ def yes_no(doc, default="NO"):
     return ConfigOption(default, lambda v: v in ("YES", "NO"), doc, "YES/NO")
 
 
+class Capability:
+    """What a device can do besides compiling networks; the core asks these, never the device's name."""
+
+    #: ``add_extension`` loads custom-op libraries (``IEPlugin.add_cpu_extension``).
+    EXTENSIONS = "EXTENSIONS"
+    #: ``initial_affinity`` assigns layers to devices (``IEPlugin.set_initial_affinity``).
+    AFFINITY = "AFFINITY"
+    #: compiled models export to a file and ``import_network`` reads it back.
+    EXPORT_IMPORT = "EXPORT_IMPORT"
+    #: tensors live in memory of the device's own (an :class:`~ie_core.tensor.Allocator` subclass).
+    DEVICE_MEMORY = "DEVICE_MEMORY"
+
+
 class Backend(ABC):
     """A device. Subclasses set ``device_name``, ``version`` and ``description`` and implement :meth:`compile`.
 
-    ``target`` is the part of the device string after ``:`` (e.g. ``"FPGA,CPU"``
-    in ``"HETERO:FPGA,CPU"``); ``registry`` is the :class:`~ie_core.plugins.DeviceRegistry`
-    that created the backend, for devices that delegate to other devices.
+    ``target`` is the part of the device string after ``:`` (``"FPGA,CPU"`` in
+    ``"HETERO:FPGA,CPU"``); ``device_id`` the part after ``.`` (``"1"`` in
+    ``"MYRIAD.1"``); ``registry`` the :class:`~ie_core.plugins.DeviceRegistry` that
+    created the backend: a device that delegates to others (HETERO) creates them
+    through it, never by importing another backend. Every method is called on the
+    user's thread, unless its docstring says otherwise.
     """
 
     device_name = ""
     version = "0.0.0"
     description = ""
+    #: The Backend API version the backend was written for ("major.minor").
+    api_version = API_VERSION
+    #: True for a software emulator of a device (shown by ``ie devices`` and in ``IEPlugin.version``).
+    emulator = False
+    #: :class:`Capability` names.
+    capabilities = frozenset()
     config_options = {
         "PERF_COUNT": yes_no("measure per-layer times for get_perf_counts()"),
     }
 
-    def __init__(self, target="", registry=None):
+    def __init__(self, target="", registry=None, device_id=""):
         self.target = target
         self.registry = registry
+        self.device_id = device_id
         self.config = {k: opt.default for k, opt in self.config_options.items()}
+
+    @property
+    def full_name(self):
+        """The device string this backend stands for, e.g. ``"MYRIAD.1"``."""
+        name = f"{self.device_name}.{self.device_id}" if self.device_id else self.device_name
+        return f"{name}:{self.target}" if self.target else name
+
+    # ------------------------------------------------------------------ configuration
 
     def validate_config(self, config):
         """``config`` merged over the current settings; raises ConfigError for unknown keys or bad values."""
@@ -105,23 +185,69 @@ class Backend(ABC):
         return merged
 
     def set_config(self, config):
-        """Validate and apply configuration keys."""
+        """Validate and apply configuration keys (``IEPlugin.set_config``)."""
         self.config = self.validate_config(config)
 
-    def query(self, graph):
-        """Names of the layers of ``graph`` this device can run (default: every layer with an op)."""
-        return {n.name for n in graph.nodes}
+    def get_config(self, key):
+        """The current value of configuration key ``key``; ConfigError for a key the device does not have."""
+        if key not in self.config:
+            raise ConfigError(f"[NOT_FOUND] Unsupported property {key} by {self.device_name} plugin")
+        return self.config[key]
+
+    def available_devices(self):
+        """Ids of the devices of this kind present here (``""``: the one device, unnumbered)."""
+        return [""]
+
+    def metrics(self):
+        """The device's metrics (``get_metric``): name -> value. Subclasses extend the dict."""
+        return {
+            "FULL_DEVICE_NAME": self.description,
+            "AVAILABLE_DEVICES": self.available_devices(),
+            "SUPPORTED_CONFIG_KEYS": sorted(self.config_options),
+            "OPTIMIZATION_CAPABILITIES": ["FP32"],
+            "RANGE_FOR_ASYNC_INFER_REQUESTS": (1, 64, 1),
+            "BACKEND_API_VERSION": self.api_version,
+            "EMULATOR": self.emulator,
+            "CAPABILITIES": sorted(self.capabilities),
+        }
+
+    def get_metric(self, name):
+        """Metric ``name`` (``SUPPORTED_METRICS`` lists them); ConfigError for an unknown one."""
+        metrics = self.metrics()
+        if name == "SUPPORTED_METRICS":
+            return sorted(metrics) + ["SUPPORTED_METRICS"]
+        if name not in metrics:
+            raise ConfigError(f"[NOT_FOUND] Unsupported metric {name} by {self.device_name} plugin")
+        return metrics[name]
+
+    # ------------------------------------------------------------------ networks
+
+    def query(self, graph, config=None):
+        """How the device runs each layer of ``graph``: layer name -> :class:`LayerSupport`.
+
+        ``graph`` is a private shape-inferred copy; ``config`` is merged over the
+        current settings. The default compiles ``graph`` and asks the compiled model
+        (:meth:`CompiledModel.layer_support`), so query and compile agree; a device
+        that refuses a network at load answers with what it would refuse instead.
+        """
+        return self.compile(graph, self.validate_config(config), 1).layer_support()
 
     @abstractmethod
     def compile(self, graph, config, num_requests):
         """Compile a shape-inferred private copy of the network for this device; returns a CompiledModel.
 
         ``config`` is the validated configuration; ``num_requests`` is how many
-        requests the caller creates, whose inferences may run at the same time.
+        requests the caller creates, whose inferences may run at the same time. Layers
+        the device cannot run at all raise NotSupportedError naming them.
         """
 
+    def import_network(self, path, config, num_requests):
+        """A CompiledModel read from a file that :meth:`CompiledModel.export` wrote
+        (:data:`Capability.EXPORT_IMPORT`)."""
+        raise NotSupportedError(f"the {self.device_name} device cannot import networks")
+
     def add_extension(self, path):
-        """Load a library of custom kernels (``IEPlugin.add_cpu_extension``)."""
+        """Load a library of custom kernels (``IEPlugin.add_cpu_extension``; :data:`Capability.EXTENSIONS`)."""
         raise NotSupportedError(f"add_cpu_extension is not supported by the {self.device_name} device")
 
     def extension_ops(self):
@@ -132,8 +258,9 @@ class Backend(ABC):
         """
         return {}
 
-    def set_initial_affinity(self, network):
-        """Assign each layer of an IENetwork to a device (``IEPlugin.set_initial_affinity``)."""
+    def initial_affinity(self, graph, config=None):
+        """The device each layer of ``graph`` should run on: layer name -> device string
+        (``IEPlugin.set_initial_affinity``; :data:`Capability.AFFINITY`)."""
         raise NotSupportedError(
             f"set_initial_affinity method applicable only for HETERO device, not {self.device_name}"
         )
@@ -144,77 +271,58 @@ class CompiledModel(ABC):
 
     @abstractmethod
     def create_request(self):
-        """A new :class:`BackendRequest` with its own working memory."""
+        """A new :class:`BackendRequest` with its own working memory (called on the user's thread)."""
+
+    def allocator(self):
+        """The :class:`~ie_core.tensor.Allocator` of the memory the requests' tensors live in.
+
+        The default is host memory, where tensors are numpy arrays. The core moves
+        inputs there before an inference and reads outputs from there after it.
+        """
+        return HOST
+
+    def layer_support(self):
+        """How each layer of the compiled graph runs: layer name -> :class:`LayerSupport`."""
+        raise NotImplementedError(f"{type(self).__name__} does not report layer support")
+
+    def export(self, path):
+        """Write the compiled network to ``path`` (:data:`Capability.EXPORT_IMPORT`)."""
+        raise NotSupportedError(f"{type(self).__name__} cannot be exported")
+
+    def release(self):
+        """The network was released: cancel queued work and free device resources. Idempotent."""
 
 
 class BackendRequest(ABC):
-    """One inference request's state on a device."""
+    """One inference request's state on a device: its working memory and last layer times."""
 
     @abstractmethod
     def infer(self, inputs):
-        """Run one inference on ``inputs`` (name -> array of the network's shape and dtype).
+        """Run one inference on ``inputs`` (name -> tensor in the compiled model's memory, of the
+        network's shape and dtype; the request must not modify them).
 
-        Returns name -> array for every network output. The caller copies what it
-        keeps, so the arrays may be buffers the request reuses.
+        Returns name -> tensor for every network output. The caller copies what it
+        keeps, so the tensors may be buffers the request reuses. Called on whichever
+        thread runs the stage (never on two at once for one request).
         """
+
+    def stages(self):
+        """The inference as :class:`~ie_core.pipeline.Stage` s, asked once per request.
+
+        The default is one stage, :meth:`infer`, on an executor of the request's own
+        (one worker thread that lives as long as the request, so thread pools of the
+        kernels' runtime, e.g. OpenMP teams, are reused from one inference to the
+        next). A device with streams, queues or sub-devices returns its own.
+        """
+        return [Stage(TaskExecutor(f"{type(self).__name__}-worker"), self.infer)]
 
     def perf_counts(self):
-        """``get_perf_counts()`` of the last inference: layer name -> dict with status,
-        exec_type, layer_type, real_time and cpu_time (µs)."""
+        """``get_perf_counts()`` of the last inference: layer name -> :class:`PerfCount`."""
         return {}
-
-    def start(self, inputs, on_done):
-        """Begin an inference without blocking; call ``on_done(outputs, error)`` when it ends.
-
-        The default runs :meth:`infer` on the request's own worker thread
-        (:func:`start_worker`), which lives as long as the request, so thread pools of
-        the kernels' runtime (e.g. OpenMP teams) are reused from one inference to the
-        next. A device with its own queues or threads (OpenCL, CPU streams) overrides this.
-        """
-        jobs = getattr(self, "_jobs", None)
-        if jobs is None:
-            jobs = self._jobs = queue.SimpleQueue()
-            start_worker(self, jobs)
-        jobs.put((inputs, on_done))
-
-
-def start_worker(owner, jobs):
-    """Start a daemon thread that serves ``jobs`` (a :class:`queue.SimpleQueue`) for ``owner``.
-
-    Each job is ``(inputs, on_done)``: the thread calls ``owner.infer(inputs)`` and
-    then ``on_done(outputs, None)``, or ``on_done(None, exc)`` if it raised. The thread
-    holds only weak references, and ends within a second of ``owner`` or ``jobs``
-    being garbage. Several workers (of several owners) may serve one queue.
-    """
-    threading.Thread(target=_serve, args=(weakref.ref(owner), weakref.ref(jobs)), daemon=True).start()
-
-
-def _serve(owner_ref, jobs_ref):
-    while True:
-        jobs = jobs_ref()
-        if jobs is None:
-            return
-        try:
-            inputs, on_done = jobs.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        finally:
-            del jobs
-        owner = owner_ref()
-        if owner is None:
-            on_done(None, InferenceError("the request's device was released before the inference ran"))
-            return
-        try:
-            outputs = owner.infer(inputs)
-        except BaseException as exc:  # reported through wait()'s status
-            on_done(None, exc)
-        else:
-            on_done(outputs, None)
-        del owner, inputs, on_done
 
 
 class ExecutorModel(CompiledModel):
-    """A compiled model whose requests run one shared :class:`GraphExecutor`.
+    """A compiled model whose requests run one shared :class:`GraphExecutor`, each with its own state.
 
     Subclasses override :meth:`run` to wrap an inference (e.g. limit how many run at once).
     """
@@ -226,20 +334,24 @@ class ExecutorModel(CompiledModel):
     def create_request(self):
         return ExecutorRequest(self)
 
-    def run(self, inputs):
+    def layer_support(self):
+        return self.executor.support
+
+    def run(self, inputs, state):
         """One inference: (outputs, per-layer times or None)."""
-        return self.executor.run(inputs, self.profile)
+        return self.executor.run(inputs, self.profile, state)
 
 
 class ExecutorRequest(BackendRequest):
-    """A request of an :class:`ExecutorModel`; keeps the layer times of its last inference."""
+    """A request of an :class:`ExecutorModel`; keeps its state and the layer times of its last inference."""
 
     def __init__(self, model):
         self.model = model
+        self.state = model.executor.new_state()
         self.times = None
 
     def infer(self, inputs):
-        outputs, self.times = self.model.run(inputs)
+        outputs, self.times = self.model.run(inputs, self.state)
         return outputs
 
     def perf_counts(self):

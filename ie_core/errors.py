@@ -6,6 +6,27 @@ catch for the same situation (RuntimeError for model and plugin failures,
 ValueError for bad arguments, ...).
 """
 
+__all__ = [
+    "IEError",
+    "ModelFileNotFoundError",
+    "IRError",
+    "WeightsError",
+    "UnsupportedOpError",
+    "GraphError",
+    "ShapeInferenceError",
+    "DeviceNotFoundError",
+    "ConfigError",
+    "NotSupportedError",
+    "NetworkArgumentError",
+    "LayerNotFoundError",
+    "InputError",
+    "InputNameError",
+    "RequestError",
+    "InferenceError",
+    "ParamsTypeError",
+    "ExtensionError",
+]
+
 
 class IEError(Exception):
     """Base class of every ie_core error."""

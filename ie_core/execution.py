@@ -1,30 +1,41 @@
-"""Running a graph: a kernel per node, executed in topological order, with per-layer timing."""
+"""Running a graph: the one executor every device uses, its plan of steps, per-layer timing and layer support."""
 
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
 from .errors import IEError, InferenceError
 from .graph import SOURCE_TYPES, output_name
+from .numerics import F32
 
 
 class Kernel(NamedTuple):
-    """A compiled node: ``run(*inputs)`` returns one array or a list with one per output port."""
+    """A compiled layer: ``run(*inputs)`` returns one array or a list with one per output port.
+
+    ``fallback`` marks a kernel that is not the device's own (the core's numpy
+    reference standing in); ``reason`` says why the device has none of its own.
+    """
 
     run: Callable
     exec_type: str
+    fallback: bool = False
+    reason: str = ""
 
 
-def reference_kernel(node):
-    """A :class:`Kernel` running ``node`` with its op's numpy reference implementation."""
-    ctx = node.context()
+def reference_kernel(node, numerics=F32, fallback=True):
+    """A :class:`Kernel` running ``node`` with its op's numpy reference under ``numerics``.
+
+    ``fallback=False`` for a device whose own implementation is the reference
+    (REFERENCE, the emulators).
+    """
+    ctx = node.context(numerics)
     compute = node.op.impl.compute
-    return Kernel(lambda *xs: compute(ctx, *xs), "ref_numpy")
+    return Kernel(lambda *xs: compute(ctx, *xs), "ref_numpy", fallback, "no native kernel" if fallback else "")
 
 
 class PerfCount(NamedTuple):
-    """One layer's entry of ``get_perf_counts()``."""
+    """One layer's entry of ``get_perf_counts()``; ``real_time`` and ``cpu_time`` in µs."""
 
     status: str
     exec_type: str
@@ -34,6 +45,57 @@ class PerfCount(NamedTuple):
 
     def as_dict(self):
         return self._asdict()
+
+
+class LayerSupport(NamedTuple):
+    """How a device runs one layer (a ``query()`` result).
+
+    ``supported``: the device loads networks with this layer and runs it;
+    ``native``: on a kernel of the device's own (False: the core's reference stands
+    in, or the layer is not supported at all); ``precision``: the precision it
+    computes in ("FP32", "BF16", "FP16", "FP11", ...); ``exec_type``: the kernel's
+    name; ``fused_into``: the layer whose kernel also runs this one, or None;
+    ``reason``: why it is not native.
+    """
+
+    supported: bool
+    native: bool
+    precision: str
+    exec_type: str = ""
+    fused_into: Optional[str] = None
+    reason: str = ""
+
+
+class Step(NamedTuple):
+    """One entry of an execution plan: a kernel that reads graph ports and writes others.
+
+    ``run(state, args, profile)`` returns one array per port of ``outs``. ``layers``
+    are the layers the step runs (a fused native program runs several); ``state``
+    is what ``new_state()`` made for the stream running it (None without
+    ``new_state``). After a profiled run, ``layer_times(state)`` gives the µs of each
+    of ``layers``; without it the step's whole time counts to ``layers[0]``.
+    """
+
+    run: Callable
+    args: tuple
+    outs: tuple
+    layers: tuple
+    exec_type: str
+    new_state: Optional[Callable] = None
+    layer_times: Optional[Callable] = None
+
+
+def kernel_step(node, kernel):
+    """The :class:`Step` running one layer's :class:`Kernel`."""
+    run = kernel.run
+    multi = node.num_outputs != 1
+
+    def step(state, args, profile):
+        result = run(*args)
+        return result if multi or isinstance(result, (list, tuple)) else (result,)
+
+    return Step(step, tuple(node.inputs), tuple(node.output(i) for i in range(node.num_outputs)),
+                (node.name,), kernel.exec_type)
 
 
 class LayerClock:
@@ -80,92 +142,120 @@ class LayerClock:
         return self.times
 
 
-class _Step(NamedTuple):
-    node: object
-    run: Callable
-    exec_type: str
-    args: tuple
-    outs: tuple
-    release: tuple
-
-
 class GraphExecutor:
-    """Executes a shape-inferred graph with one :class:`Kernel` per non-constant node.
+    """Runs a shape-inferred graph by a plan of :class:`Step` s: the one executor of every device.
 
-    Nodes whose outputs were all folded to constants at load time do not run.
-    Tensors live in numbered slots and are dropped after their last reader, so
-    peak memory follows the graph's live set. ``run`` keeps no state between
-    calls: one executor serves any number of concurrent requests.
+    Without ``steps`` the plan is one step per non-constant layer, with the kernel
+    ``kernel_for(node)`` returns (a :class:`Kernel`). A backend that fuses layers
+    passes its own ``steps`` (in execution order), ``static_counts`` (layer name ->
+    :class:`PerfCount` before any run) and ``support`` (layer name ->
+    :class:`LayerSupport`). Layers whose outputs were all folded to constants at load
+    do not run. Tensors live in numbered slots and are dropped after their last
+    reader, so peak memory follows the graph's live set. ``run`` keeps no state
+    between calls beyond the ``state`` it is given: one executor serves any number of
+    concurrent requests, each with its own state (:meth:`new_state`).
+
+    ``numerics`` (a :class:`~ie_core.numerics.Numerics`) is applied to the network's
+    inputs, the constants and every step's outputs unless it is exact.
     """
 
-    def __init__(self, graph, kernel_for):
+    def __init__(self, graph, kernel_for=None, steps=None, static_counts=None, support=None, numerics=F32):
         self.graph = graph
-        slot_of, self.constants, self.input_slots, self.output_slots = slot_layout(graph)
+        self.numerics = numerics
+        store = None if numerics.exact else numerics.store
+        slot_of, constants, self.input_slots, self.output_slots = slot_layout(graph)
         self.num_slots = len(slot_of)
-        keep = set(self.output_slots.values()) | {s for s, _ in self.constants}
-        last_use = {}
+        self.constants = [(s, store(v)) for s, v in constants] if store else constants
+        self._store = store
         runnable = [n for n in graph.nodes if n.type not in SOURCE_TYPES + ("Result",) and not n.is_constant()]
-        for pos, n in enumerate(runnable):
-            for src in n.inputs:
-                last_use[slot_of[(src.node, src.index)]] = pos
-        steps = []
-        for pos, n in enumerate(runnable):
-            kernel = kernel_for(n)
-            args = tuple(slot_of[(s.node, s.index)] for s in n.inputs)
-            release = tuple(s for s in set(args) if last_use.get(s) == pos and s not in keep)
-            outs = tuple(slot_of[(n, i)] for i in range(n.num_outputs))
-            steps.append(_Step(n, kernel.run, kernel.exec_type, args, outs, release))
-        self.steps = steps
-        self.static_counts = self._static_counts()
+        if steps is None:
+            kernels = {n: kernel_for(n) for n in runnable}
+            steps = [kernel_step(n, kernels[n]) for n in runnable]
+            support = _kernel_support(graph, kernels, numerics.name)
+            static_counts = _static_counts(graph, kernels)
+        self.steps = list(steps)
+        self.static_counts = static_counts
+        self.support = support
+        keep = set(self.output_slots.values()) | {s for s, _ in constants}
+        plan, last_use = [], {}
+        for pos, step in enumerate(self.steps):
+            args = tuple(slot_of[(s.node, s.index)] for s in step.args)
+            for a in args:
+                last_use[a] = pos
+            plan.append((step, args, tuple(slot_of[(o.node, o.index)] for o in step.outs)))
+        self._plan = [
+            (step, args, outs, tuple(a for a in set(args) if last_use.get(a) == pos and a not in keep))
+            for pos, (step, args, outs) in enumerate(plan)
+        ]
 
-    def _static_counts(self):
-        counts = {}
-        running = {s.node for s in self.steps}
-        for n in self.graph.nodes:
-            if n.type == "Result":
-                continue
-            if n in running:
-                status, exec_type = "NOT_RUN", next(s.exec_type for s in self.steps if s.node is n)
-            elif n.type in SOURCE_TYPES:
-                status, exec_type = "NOT_RUN", "unknown"
-            else:
-                status, exec_type = "OPTIMIZED_OUT", "constant_folded"
-            counts[n.name] = PerfCount(status, exec_type, n.type, 0, 0)
-        return counts
+    def new_state(self):
+        """Working memory for one stream of inferences (what each step's ``new_state`` makes)."""
+        return [step.new_state() if step.new_state else None for step in self.steps]
 
-    def run(self, inputs, profile=False):
-        """Run with ``inputs`` (name -> array); returns (outputs dict, per-layer times or None)."""
+    def run(self, inputs, profile=False, state=None):
+        """Run with ``inputs`` (name -> array); returns (outputs dict, per-layer times or None).
+
+        ``state`` is one of :meth:`new_state`'s (required when a step has state).
+        """
         clock = LayerClock() if profile else None
+        store = self._store
         slots = [None] * self.num_slots
         for s, v in self.constants:
             slots[s] = v
         for name, s in self.input_slots.items():
-            slots[s] = inputs[name]
-        for step in self.steps:
-            args = [slots[a] for a in step.args]
+            slots[s] = store(inputs[name]) if store else inputs[name]
+        for pos, (step, args, outs, release) in enumerate(self._plan):
             try:
-                result = step.run(*args)
+                result = step.run(state[pos] if state is not None else None, [slots[a] for a in args], profile)
             except IEError:
                 raise
             except Exception as exc:
                 raise InferenceError(
-                    f"layer '{step.node.name}' ({step.node.type}, {step.exec_type}) failed: {exc}"
+                    f"layer '{step.layers[0]}' ({step.exec_type}) failed: {type(exc).__name__}: {exc}"
                 ) from exc
-            if len(step.outs) == 1 and not isinstance(result, (list, tuple)):
-                slots[step.outs[0]] = result
-            else:
-                for s, r in zip(step.outs, result):
-                    slots[s] = r
-            for s in step.release:
+            for s, r in zip(outs, result):
+                slots[s] = store(r) if store else r
+            for s in release:
                 slots[s] = None
             if profile:
-                clock.lap(step.node.name)
+                if step.layer_times is not None:
+                    clock.lap_steps(step.layers, step.layer_times(state[pos]))
+                else:
+                    clock.lap(step.layers[0])
         outputs = {name: np.asarray(slots[s]) for name, s in self.output_slots.items()}
         return outputs, clock.stop() if profile else None
 
     def perf_counts(self, times):
         """``get_perf_counts()`` entries for every layer, given the times of the last profiled run."""
         return merge_perf_counts(self.static_counts, times)
+
+
+def _static_counts(graph, kernels):
+    counts = {}
+    for n in graph.nodes:
+        if n.type == "Result":
+            continue
+        if n in kernels:
+            status, exec_type = "NOT_RUN", kernels[n].exec_type
+        elif n.type in SOURCE_TYPES:
+            status, exec_type = "NOT_RUN", "unknown"
+        else:
+            status, exec_type = "OPTIMIZED_OUT", "constant_folded"
+        counts[n.name] = PerfCount(status, exec_type, n.type, 0, 0)
+    return counts
+
+
+def _kernel_support(graph, kernels, precision):
+    support = {}
+    for n in graph.nodes:
+        if n.type == "Result":
+            continue
+        k = kernels.get(n)
+        if k is None:
+            support[n.name] = LayerSupport(True, True, precision, "constant_folded" if n.type not in SOURCE_TYPES else "")
+        else:
+            support[n.name] = LayerSupport(True, not k.fallback, precision, k.exec_type, None, k.reason)
+    return support
 
 
 def slot_layout(graph):
@@ -186,8 +276,8 @@ def slot_layout(graph):
 
 
 def merge_perf_counts(static_counts, times):
-    """``get_perf_counts()`` dicts: ``static_counts`` (name -> PerfCount) with the measured
-    ``(real, cpu)`` µs of ``times`` (or None) filled in for the layers that ran.
+    """``get_perf_counts()`` entries (name -> :class:`PerfCount`): ``static_counts`` with the
+    measured ``(real, cpu)`` µs of ``times`` (or None) filled in for the layers that ran.
 
     Times are rounded to whole µs on their running sums, so that the reported
     times add up to the measured total (within 1 µs) however short each layer is.
@@ -202,7 +292,5 @@ def merge_perf_counts(static_counts, times):
                 sums[k] += t
                 rounded.append(int(round(sums[k]) - before))
             pc = pc._replace(status="EXECUTED", real_time=rounded[0], cpu_time=rounded[1])
-        counts[name] = pc.as_dict()
+        counts[name] = pc
     return counts
-
-

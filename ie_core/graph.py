@@ -5,6 +5,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import GraphError, IEError, ShapeInferenceError, UnsupportedOpError
+from .numerics import F32
 from .ops import get_op
 from .ops.registry import Attrs, OpContext
 
@@ -54,8 +55,9 @@ class Node:
     def output(self, index=0):
         return Output(self, index)
 
-    def context(self):
-        """The :class:`OpContext` the node's op sees with the current input shapes and values."""
+    def context(self, numerics=F32):
+        """The :class:`OpContext` the node's op sees with the current input shapes and values,
+        under the device's ``numerics``."""
         return OpContext(
             self.name,
             self.type,
@@ -64,6 +66,7 @@ class Node:
             [src.node.output_shapes[src.index] for src in self.inputs],
             [src.node.output_dtypes[src.index] for src in self.inputs],
             [src.node.values[src.index] for src in self.inputs],
+            numerics,
         )
 
     def clone(self, inputs):

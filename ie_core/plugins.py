@@ -1,5 +1,6 @@
 """The device registry: a pluggy PluginManager that finds backends through entry points and plugin_dirs."""
 
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 import pluggy
 
 from . import hookspecs, reference
+from .backend import API_VERSION, Backend
 from .errors import DeviceNotFoundError
 
 ENTRY_POINT_GROUP = "ie_core.backends"
@@ -22,10 +24,22 @@ KNOWN_DEVICES = {
 }
 
 
+def api_compatible(version):
+    """Whether a backend written for Backend API ``version`` ("major.minor") runs on this core's."""
+    try:
+        major, minor = (int(p) for p in str(version).split("."))
+    except ValueError:
+        return False
+    core_major, core_minor = (int(p) for p in API_VERSION.split("."))
+    return major == core_major and minor <= core_minor
+
+
 class DeviceRegistry:
     """The installed devices: the built-in REFERENCE device, entry-point plugins, and modules in ``plugin_dirs``.
 
-    Set ``IE_CORE_TRACE_HOOKS=1`` to print every hook call to stderr.
+    A plugin that fails to import, or a backend that targets another Backend API
+    version, is recorded in :meth:`failures` and does not hide the others. Set
+    ``IE_CORE_TRACE_HOOKS=1`` to print every hook call to stderr.
     """
 
     def __init__(self, plugin_dirs=()):
@@ -34,12 +48,27 @@ class DeviceRegistry:
         if os.environ.get("IE_CORE_TRACE_HOOKS"):
             self.pm.trace.root.setwriter(lambda msg: sys.stderr.write(f"[ie_core hooks] {msg}"))
             self.pm.enable_tracing()
+        self._failures = {}
+        self._providers = {}
         self.pm.register(reference, name="ie-core (built in)")
-        self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        self._load_entry_points()
         self.plugin_dirs = [str(d) for d in plugin_dirs if d]
         for directory in self.plugin_dirs:
             self._load_dir(Path(directory))
         self._backends = None
+
+    def _load_entry_points(self):
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            provider = ep.dist.metadata["name"] if ep.dist is not None else ep.value
+            if self.pm.get_plugin(ep.name) is not None or ep.name in self._failures:
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # noqa: BLE001  (a broken package is reported, the others still load)
+                self._failures[ep.name] = f"{provider}: import of {ep.value} failed: {type(exc).__name__}: {exc}"
+                continue
+            self.pm.register(module, name=ep.name)
+            self._providers[ep.name] = provider
 
     def _load_dir(self, directory):
         """Register every module (``*.py`` or package) in ``directory`` that implements ie_core hooks."""
@@ -60,15 +89,19 @@ class DeviceRegistry:
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
             self.pm.register(module, name=module_name)
+            self._providers[module_name] = str(path)
 
     def backends(self):
         """Device name -> (Backend class, the distribution or module that provides it)."""
         if self._backends is None:
-            dists = {id(plugin): dist.metadata["name"] for plugin, dist in self.pm.list_plugin_distinfo()}
             found = {}
             for impl in self.pm.hook.ie_core_backends.get_hookimpls():
-                provider = dists.get(id(impl.plugin), impl.plugin_name)
+                provider = self._providers.get(impl.plugin_name, impl.plugin_name)
                 for cls in impl.function() or ():
+                    problem = _backend_problem(cls)
+                    if problem:
+                        self._failures[getattr(cls, "device_name", "") or repr(cls)] = f"{provider}: {problem}"
+                        continue
                     if cls.device_name in found and found[cls.device_name][0] is not cls:
                         raise DeviceNotFoundError(
                             f"device {cls.device_name} is provided twice: by {found[cls.device_name][1]} "
@@ -78,32 +111,64 @@ class DeviceRegistry:
             self._backends = found
         return self._backends
 
+    def failures(self):
+        """Plugins that could not be used: entry-point or device name -> the reason."""
+        self.backends()
+        return dict(self._failures)
+
     def devices(self):
-        """Installed devices: name -> dict(version, description, plugin)."""
+        """Installed devices: name -> dict(version, description, package, api_version, emulator, capabilities)."""
         return {
-            name: {"version": cls.version, "description": cls.description, "package": provider}
+            name: {
+                "version": cls.version,
+                "description": cls.description,
+                "package": provider,
+                "api_version": cls.api_version,
+                "emulator": cls.emulator,
+                "capabilities": sorted(cls.capabilities),
+            }
             for name, (cls, provider) in sorted(self.backends().items())
         }
 
     def create(self, device):
-        """A new Backend for a device string such as ``"CPU"`` or ``"HETERO:FPGA,CPU"``."""
+        """A new Backend for a device string such as ``"CPU"``, ``"MYRIAD.1"`` or ``"HETERO:FPGA,CPU"``."""
         if not isinstance(device, str) or not device.strip():
             raise DeviceNotFoundError(f"device must be a non-empty string, got {device!r}")
         name, _, target = device.strip().partition(":")
-        entry = self.backends().get(name.upper())
+        base, _, device_id = name.partition(".")
+        entry = self.backends().get(base.upper())
         if entry is None:
-            raise DeviceNotFoundError(self._unknown_device_message(name))
-        return entry[0](target, self)
+            raise DeviceNotFoundError(self._unknown_device_message(base))
+        return entry[0](target, self, device_id)
 
     def _unknown_device_message(self, name):
         installed = ", ".join(sorted(self.backends()))
         message = f"Unknown plugin: {name}, expected one of: {installed}"
+        broken = {key: why for key, why in self._failures.items() if key.upper() == name.upper()}
         package = KNOWN_DEVICES.get(name.upper())
-        if package:
+        if broken:
+            message += ". It failed to load: " + "; ".join(broken.values())
+        elif package:
             message += f". Device {name.upper()} is provided by the package {package}: pip install {package}"
+        if self._failures and not broken:
+            message += ". Plugins that failed to load: " + "; ".join(f"{k} ({v})" for k, v in self._failures.items())
         if self.plugin_dirs:
             message += f" (also searched plugin_dirs {self.plugin_dirs})"
         return message
+
+
+def _backend_problem(cls):
+    """Why ``cls`` cannot be used as a backend, or ""."""
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        return f"{cls!r} is not an ie_core.backend.Backend subclass"
+    if not isinstance(cls.device_name, str) or not cls.device_name or cls.device_name != cls.device_name.upper():
+        return f"{cls.__name__}.device_name must be a non-empty upper-case string, got {cls.device_name!r}"
+    if not api_compatible(cls.api_version):
+        return (
+            f"device {cls.device_name} was written for Backend API {cls.api_version}, "
+            f"this ie_core provides {API_VERSION}"
+        )
+    return ""
 
 
 _default_registry = None

@@ -186,17 +186,18 @@ def net_output(exec_net):
 
 def test_async_worker_threads_end_with_their_requests(mlp, image):
     xml, binf = mlp
-    before = threading.active_count()
+    before = set(threading.enumerate())
     exec_net = IEPlugin("REFERENCE").load(IENetwork(xml, binf), num_requests=3)
     for i in range(3):
         assert exec_net.start_async(i, {"data": image}).wait() == StatusCode.OK
-    assert threading.active_count() >= before + 3
+    workers = set(threading.enumerate()) - before
+    assert len(workers) >= 3
     del exec_net
     gc.collect()
     deadline = time.monotonic() + 10
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert threading.active_count() <= before
+    while any(t.is_alive() for t in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.is_alive() for t in workers)
 
 
 def test_async_infer_and_wait(mlp, image):

@@ -213,7 +213,7 @@ def _unary(type_name, fn, versions=(1,), inputs=(1,), float_math=True, bool_ok=F
         with np.errstate(all="ignore"):
             if float_math and dtype.kind != "f":
                 out = np.rint(fn(ctx, x.astype(np.float64), *extra))
-                return _float_to_int(out, dtype)
+                return ctx.numerics.float_to_int(out, dtype)
             if float_math and dtype == np.float16:
                 return np.asarray(fn(ctx, x.astype(np.float32), *extra)).astype(np.float16)
             return np.asarray(fn(ctx, x, *extra)).astype(dtype, copy=False)
@@ -461,27 +461,6 @@ class IsInf:
 # ---------------------------------------------------------------------------
 # Type conversion
 
-_INT32_MIN = np.iinfo(np.int32).min
-_INT64_MIN = np.iinfo(np.int64).min
-
-
-def _float_to_int(x, dtype):
-    """Float to integer as OpenVINO's CPU does: truncate toward zero, wrap to the destination width.
-
-    NaN, infinities and values outside the intermediate integer range (int32 for
-    destinations up to 32 bits, int64 otherwise) become that range's minimum.
-    """
-    dtype = np.dtype(dtype)
-    t = np.trunc(np.asarray(x, dtype=np.float64))
-    wide = dtype.itemsize == 8 or dtype == np.uint32
-    lo, hi, fill = (-(2.0 ** 63), 2.0 ** 63, _INT64_MIN) if wide else (-(2.0 ** 31), 2.0 ** 31, _INT32_MIN)
-    with np.errstate(invalid="ignore"):
-        bad = ~((t >= lo) & (t < hi))
-    if bad.any():
-        t = np.where(bad, fill, t)
-    return t.astype(np.int64).astype(dtype)
-
-
 def round_to_bf16(x):
     """float32 values rounded (nearest, ties to even) to bfloat16 precision, kept as float32."""
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -490,8 +469,9 @@ def round_to_bf16(x):
     return np.where(np.isnan(x), x, rounded)
 
 
-def convert_array(x, dtype, bf16=False):
-    """Convert ``x`` to ``dtype`` with OpenVINO's Convert semantics (``bf16``: round to bfloat16)."""
+def convert_array(ctx, x, dtype, bf16=False):
+    """Convert ``x`` to ``dtype`` with OpenVINO's Convert semantics (``bf16``: round to bfloat16);
+    floats become integers as ``ctx.numerics`` says."""
     x = np.asarray(x)
     dtype = np.dtype(dtype)
     if dtype == np.bool_:
@@ -500,7 +480,7 @@ def convert_array(x, dtype, bf16=False):
             out &= ~np.isnan(x)
         return out
     if dtype.kind in "iu" and x.dtype.kind == "f":
-        return _float_to_int(x, dtype)
+        return ctx.numerics.float_to_int(x, dtype)
     if bf16:
         return round_to_bf16(x.astype(np.float32))
     with np.errstate(over="ignore"):
@@ -526,7 +506,7 @@ class Convert:
     @staticmethod
     def compute(ctx, x):
         name = Convert._target(ctx)
-        return convert_array(x, to_dtype(name), bf16=name == "bf16")
+        return convert_array(ctx, x, to_dtype(name), bf16=name == "bf16")
 
 
 @op("ConvertLike")
@@ -540,4 +520,4 @@ class ConvertLike:
 
     @staticmethod
     def compute(ctx, x, like):
-        return convert_array(x, np.asarray(like).dtype)
+        return convert_array(ctx, x, np.asarray(like).dtype)

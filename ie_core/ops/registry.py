@@ -24,6 +24,7 @@ through ``get_op(type).impl`` so that an op's semantics stay in one place.
 import numpy as np
 
 from ..errors import ShapeInferenceError
+from ..numerics import F32
 
 _OPS = {}
 
@@ -155,9 +156,10 @@ def _parse_bool(s):
 
 
 class OpContext:
-    """What an op sees of its layer: attributes, version, input shapes/dtypes and constant input values."""
+    """What an op sees of its layer: attributes, version, input shapes/dtypes, constant input values
+    and the device's :class:`~ie_core.numerics.Numerics` (how floats are stored and converted)."""
 
-    def __init__(self, name, type_name, version, attrs, input_shapes, input_dtypes, input_values=None):
+    def __init__(self, name, type_name, version, attrs, input_shapes, input_dtypes, input_values=None, numerics=F32):
         self.name = name
         self.type = type_name
         self.version = version
@@ -165,6 +167,7 @@ class OpContext:
         self.input_shapes = [tuple(int(d) for d in s) for s in input_shapes]
         self.input_dtypes = [np.dtype(d) for d in input_dtypes]
         self.input_values = list(input_values) if input_values is not None else [None] * len(input_shapes)
+        self.numerics = numerics
         self.cache = {}
 
     def error(self, message):

@@ -21,19 +21,22 @@ reference implementation (exec_type ``"ref_numpy"``).
 """
 
 import os
-import queue
 import threading
 
 from ie_core.backend import (
     Backend,
     BackendRequest,
+    Capability,
     CompiledModel,
     ConfigOption,
     LayerClock,
+    LayerSupport,
+    Stage,
+    TaskExecutor,
     hookimpl,
-    start_worker,
     yes_no,
 )
+from ie_core.pipeline import start_stages
 
 from ._preload import preload as _preload
 
@@ -161,10 +164,11 @@ class CPUBackend(Backend):
         ),
     }
 
+    capabilities = frozenset({Capability.EXTENSIONS})
     dnnl_version = staticmethod(dnnl_version)
 
-    def __init__(self, target="", registry=None):
-        super().__init__(target, registry)
+    def __init__(self, target="", registry=None, device_id=""):
+        super().__init__(target, registry, device_id)
         self._extensions = CPUExtensions()
 
     def add_extension(self, path):
@@ -262,8 +266,9 @@ class CPUCompiledModel(CompiledModel):
     Working memory belongs to the :class:`Stream` objects: ``streams`` of them, each
     running one inference at a time with ``threads`` OpenMP threads (pinned per
     ``CPU_BIND_THREAD``). With no more requests than streams, each request owns a
-    stream; otherwise the requests' inferences queue for whichever stream is free.
-    The native programs release the GIL while they compute.
+    stream and its asynchronous inferences run on the stream's worker thread;
+    otherwise the requests' inferences queue on ``pool``, one worker thread per
+    stream. The native programs release the GIL while they compute.
     """
 
     def __init__(self, graph, config, num_requests=1):
@@ -277,7 +282,8 @@ class CPUCompiledModel(CompiledModel):
         count = min(streams_for(self.config, num_requests), max(1, num_requests))
         self.streams = [Stream(self, masks) for masks in stream_masks(self.config, count, self.threads)]
         self.shared = num_requests > count
-        self._queue = None  # the requests' jobs, when they share the streams
+        masks = [stream.masks for stream in self.streams]
+        self.pool = TaskExecutor("cpu-stream", len(self.streams), lambda k: _pin_worker(masks[k]))
         self._requests = 0
 
     def create_request(self):
@@ -288,6 +294,22 @@ class CPUCompiledModel(CompiledModel):
         self._requests += 1
         return CPURequest(self, self.streams[self._requests - 1])
 
+    def layer_support(self):
+        ex = self.executor
+        support = {}
+        for name, pc in ex.static_counts.items():
+            native = pc.exec_type != "ref_numpy"
+            support[name] = LayerSupport(
+                True, native, "BF16" if "bf16" in pc.exec_type else "FP32", pc.exec_type, ex.fused_into.get(name),
+                "" if native else "no oneDNN kernel for this layer's type, shapes or attributes",
+            )
+        return support
+
+    def release(self):
+        self.pool.close()
+        for stream in self.streams:
+            stream.executor.close()
+
     def run(self, stream, inputs, clock):
         """One inference on ``stream``'s memory: (outputs, per-layer times or None)."""
         if self.exclusive:
@@ -295,42 +317,33 @@ class CPUCompiledModel(CompiledModel):
                 return self.executor.run(stream.state, inputs, clock)
         return self.executor.run(stream.state, inputs, clock)
 
-    def submit(self, job, on_done):
-        """Queue ``job`` = (request, inputs) for the first free stream (the requests share them)."""
-        if self._queue is None:
-            self._queue = queue.SimpleQueue()
-            for stream in self.streams:
-                start_worker(stream, self._queue)
-        self._queue.put((job, on_done))
+    def run_pooled(self, request, inputs):
+        """Run ``request`` on the stream of the calling pool worker, or queue it for the first free one and wait."""
+        if self.pool.is_current():
+            return request.run_on(self.streams[TaskExecutor.worker_index()], inputs)
+        done = _Done()
+        start_stages([Stage(self.pool, lambda x: self.run_pooled(request, x))], inputs, done)
+        return done.result()
+
+
+def _pin_worker(masks):
+    if masks is not None:
+        _bind(masks, True)
 
 
 class Stream:
     """One inference at a time: the arenas of the network's programs, and the CPUs its threads run on.
 
     ``masks`` is its part of :func:`stream_masks` (None: not pinned). Its worker
-    thread, started at the first asynchronous inference, pins itself and its OpenMP
-    team there; a synchronous inference runs on the caller's thread, of which only
-    the OpenMP team threads are pinned.
+    thread (``executor``), started at the first asynchronous inference, pins itself and
+    its OpenMP team there; a synchronous inference runs on the caller's thread, of
+    which only the OpenMP team threads are pinned.
     """
 
     def __init__(self, model, masks):
         self.masks = masks
         self.state = model.executor.new_state()
-        self._jobs = None
-
-    def start(self, job, on_done):
-        if self._jobs is None:
-            self._jobs = queue.SimpleQueue()
-            start_worker(self, self._jobs)
-        self._jobs.put((job, on_done))
-
-    def infer(self, job):
-        """Run ``job`` = (request, inputs) on this stream's worker thread."""
-        request, inputs = job
-        clock = LayerClock() if request.model.profile else None
-        if self.masks is not None:
-            _bind(self.masks, True)
-        return request.run_on(self, inputs, clock)
+        self.executor = TaskExecutor("cpu-stream", 1, lambda _: _pin_worker(masks))
 
 
 class CPURequest(BackendRequest):
@@ -348,22 +361,17 @@ class CPURequest(BackendRequest):
     def infer(self, inputs):
         stream = self.stream
         if stream is None:
-            done = _Done()
-            self.model.submit((self, inputs), done)
-            return done.result()
-        clock = LayerClock() if self.model.profile else None
-        if stream.masks is not None:
+            return self.model.run_pooled(self, inputs)
+        if stream.masks is not None and not stream.executor.is_current():
             _bind(stream.masks, False)
-        return self.run_on(stream, inputs, clock)
+        return self.run_on(stream, inputs)
 
-    def start(self, inputs, on_done):
-        if self.stream is None:
-            self.model.submit((self, inputs), on_done)
-        else:
-            self.stream.start((self, inputs), on_done)
+    def stages(self):
+        return [Stage(self.stream.executor if self.stream else self.model.pool, self.infer)]
 
-    def run_on(self, stream, inputs, clock=None):
-        """Run on ``stream``, timing the layers on ``clock`` (a LayerClock, or None)."""
+    def run_on(self, stream, inputs):
+        """Run on ``stream``, timing the layers when the model profiles."""
+        clock = LayerClock() if self.model.profile else None
         outputs, self.times = self.model.run(stream, inputs, clock)
         if self.stream is None:
             outputs = {name: value.copy() for name, value in outputs.items()}
