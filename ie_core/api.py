@@ -458,6 +458,8 @@ class InferRequest:
         """Wait up to ``timeout`` ms (-1: until done; 0: status only); returns a StatusCode value."""
         if timeout is None:
             timeout = -1
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
+            raise ParamsTypeError(f"wait() timeout must be a number of milliseconds, got {timeout!r}")
         if timeout < -1:
             raise RequestError(f"[PARAMETER_MISMATCH] Timeout can't be less -1 for InferRequest::Wait, got {timeout}")
         if not self._started:

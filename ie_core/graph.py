@@ -5,6 +5,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import GraphError, IEError, ShapeInferenceError, UnsupportedOpError
+from .limits import FOLD_MAX_BYTES, shape_problem, tensor_bytes
 from .numerics import F32
 from .ops import get_op
 from .ops.registry import Attrs, OpContext
@@ -176,6 +177,9 @@ class Graph:
                     f"the op produces {len(specs)}"
                 )
             for i, (shape, dtype) in enumerate(specs):
+                problem = shape_problem(shape, dtype)
+                if problem:
+                    raise ShapeInferenceError(f"layer '{n.name}' ({n.type}): output {i}: {problem}")
                 n.output_shapes[i] = tuple(int(d) for d in shape)
                 n.output_dtypes[i] = np.dtype(dtype)
             n.values = _fold(n, ctx)
@@ -228,10 +232,12 @@ class Graph:
 
 
 def _fold(node, ctx):
-    """Constant values of ``node``'s outputs where they can be computed at load time."""
+    """Constant values of ``node``'s outputs where they can be computed at load time
+    (up to :data:`~ie_core.limits.FOLD_MAX_BYTES`; larger ones are computed at inference)."""
     if node.type == "ShapeOf":
         return [np.array(ctx.input_shapes[0], dtype=node.output_dtypes[0])]
-    if node.inputs and all(v is not None for v in ctx.input_values):
+    folded_bytes = sum(tensor_bytes(s, d) for s, d in zip(node.output_shapes, node.output_dtypes))
+    if node.inputs and all(v is not None for v in ctx.input_values) and folded_bytes <= FOLD_MAX_BYTES:
         outs = node.op.impl.compute(ctx, *ctx.input_values)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         return [np.asarray(o, dtype=node.output_dtypes[i]) for i, o in enumerate(outs)]

@@ -1,5 +1,7 @@
 """Element types: OpenVINO's names, their numpy dtypes and the legacy precision names."""
 
+import math
+
 import numpy as np
 
 # bf16, the f8 types and nf4 have no numpy dtype: their values are widened to float32;
@@ -96,7 +98,7 @@ def _f8e4m3_table():
 
 def decode(raw, element_type, shape):
     """The array of ``shape`` that the .bin bytes ``raw`` hold for ``element_type``."""
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     data = np.frombuffer(raw, dtype=np.uint8)
     bits = STORAGE_BITS[element_type]
     if element_type == "bf16":

@@ -1,5 +1,6 @@
 """Reading IR v10/v11 (.xml + .bin) as written by OpenVINO's tools into a validated Graph."""
 
+import math
 import os
 import xml.etree.ElementTree as ET
 
@@ -7,6 +8,7 @@ import numpy as np
 
 from ..errors import GraphError, IRError, ModelFileNotFoundError, ShapeInferenceError, WeightsError
 from ..graph import Graph, Node, Output
+from ..limits import shape_problem
 from ..types import canonical_element_type, decode, storage_bytes, to_dtype
 
 SUPPORTED_VERSIONS = ("10", "11")
@@ -100,6 +102,10 @@ class IRv10Reader:
                 raise self.error(layer, f"unknown element_type {attrs.get('element_type')!r}")
             node.output_shapes[0] = _parse_shape(attrs.get("shape"), lambda m: self.error(layer, m))
             node.output_dtypes[0] = to_dtype(et)
+            static = all(d >= 0 for d in node.output_shapes[0])
+            problem = shape_problem(node.output_shapes[0], node.output_dtypes[0]) if static else ""
+            if problem:
+                raise self.error(layer, problem)
         elif ltype == "Const":
             node.output_shapes[0] = value.shape
             node.output_dtypes[0] = value.dtype
@@ -125,7 +131,10 @@ class IRv10Reader:
             offset, size = int(attrs["offset"]), int(attrs["size"])
         except (KeyError, ValueError):
             raise self.error(layer, "a Const needs integer 'offset' and 'size' attributes") from None
-        count = int(np.prod(shape, dtype=np.int64))
+        problem = shape_problem(shape, to_dtype(et))
+        if problem:
+            raise self.error(layer, problem)
+        count = math.prod(shape)
         if offset < 0 or size < 0:
             raise self.error(layer, f"negative offset {offset} or size {size}", WeightsError)
         if offset + size > len(self.blob):

@@ -5,6 +5,8 @@ Shape arguments (target shapes, axes, slice bounds, pads, ...) must be constants
 known at load time; ``infer`` reads them from ``ctx.input_values``.
 """
 
+import math
+
 import numpy as np
 
 from ..types import to_dtype
@@ -183,15 +185,15 @@ class Reshape:
             elif d < -1:
                 raise ctx.error(f"target shape {target} has an invalid dimension {d}")
             out.append(d)
-        total = int(np.prod(src, dtype=np.int64))
+        total = math.prod(src)
         if out.count(-1) > 1:
             raise ctx.error(f"target shape {target} has more than one -1")
         if -1 in out:
-            known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+            known = math.prod(d for d in out if d != -1)
             if known == 0 or total % known:
                 raise ctx.error(f"cannot reshape {src} ({total} elements) to {target}")
             out[out.index(-1)] = total // known
-        if int(np.prod(out, dtype=np.int64)) != total:
+        if math.prod(out) != total:
             raise ctx.error(f"cannot reshape {src} ({total} elements) to {tuple(out)}: element counts differ")
         return tuple(out)
 
