@@ -43,13 +43,13 @@ MISSING_FALLBACK = "The 'TARGET_FALLBACK' option was not defined for heterogeneo
 
 
 def device_key(name):
-    """A device string as HETERO compares them: the device name upper-cased, the id kept (``"myriad.1"`` -> ``"MYRIAD.1"``)."""
+    """A device string as HETERO compares them: the name upper-cased, the id kept (``"myriad.1"`` -> ``"MYRIAD.1"``)."""
     base, dot_, device_id = name.strip().partition(".")
     return base.upper() + dot_ + device_id
 
 
 def fallback_devices(value):
-    """The devices of a ``TARGET_FALLBACK`` value (``"A,B"`` or ``"HETERO:A,B"``), in order; ConfigError if malformed."""
+    """The devices of a ``TARGET_FALLBACK`` value (``"A,B"`` or ``"HETERO:A,B"``) in order; ConfigError if malformed."""
     match = _FALLBACK.fullmatch(value.replace(" ", ""))
     if match is None:
         raise ConfigError(f"TARGET_FALLBACK {value!r} is not a comma-separated list of devices such as 'CPU,REFERENCE'")
@@ -83,7 +83,9 @@ class HeteroBackend(Backend):
             "", _is_fallback, "the devices in order of preference: A,B[,C] or HETERO:A,B[,C]",
             "a comma-separated list of distinct devices other than HETERO, e.g. CPU,REFERENCE",
         ),
-        "HETERO_DUMP_GRAPH_DOT": yes_no("write hetero_affinity.dot and hetero_subgraphs.dot into the current directory"),
+        "HETERO_DUMP_GRAPH_DOT": yes_no(
+            "write hetero_affinity.dot and hetero_subgraphs.dot into the current directory"
+        ),
     }
 
     def __init__(self, target="", registry=None, device_id=""):
@@ -137,7 +139,8 @@ class HeteroBackend(Backend):
         if not others:
             return merged
         if not self._listed(merged):
-            raise ConfigError(f"[NOT_FOUND] Unsupported property {next(iter(others))} by HETERO plugin: {MISSING_FALLBACK}")
+            key = next(iter(others))
+            raise ConfigError(f"[NOT_FOUND] Unsupported property {key} by HETERO plugin: {MISSING_FALLBACK}")
         devices = self.devices(merged)
         for key, value in others.items():
             takers = [device for device in devices.values() if key in device.config_options]
@@ -262,7 +265,7 @@ class HeteroBackend(Backend):
         return self._build(graph, config, num_requests, placement, dump=config["HETERO_DUMP_GRAPH_DOT"] == "YES")
 
     def _build(self, graph, config, num_requests, placement, dump=False):
-        """Cut ``graph`` by ``placement`` and compile each subgraph on its device; with ``dump`` write both dot files."""
+        """Cut ``graph`` by ``placement``, compile each subgraph on its device; ``dump`` writes both dot files."""
         devices = self.devices(config)
         affinity = _affinity(placement)
         parts = partition(graph, affinity)

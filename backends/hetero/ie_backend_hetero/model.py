@@ -129,8 +129,8 @@ class HeteroRequest(BackendRequest):
         counts = {}
         for name, layer_type, k in self.model.layers:
             if k is None:
-                status, exec_type = ("NOT_RUN", "unknown") if layer_type in SOURCE_TYPES else ("OPTIMIZED_OUT", "constant_folded")
-                counts[name] = PerfCount(status, exec_type, layer_type, 0, 0)
+                run = ("NOT_RUN", "unknown") if layer_type in SOURCE_TYPES else ("OPTIMIZED_OUT", "constant_folded")
+                counts[name] = PerfCount(*run, layer_type, 0, 0)
                 continue
             device = self.model.parts[k].device
             pc = measured[k].get(name) or PerfCount("NOT_RUN", "undef", layer_type, 0, 0)

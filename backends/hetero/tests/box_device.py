@@ -120,7 +120,9 @@ class BoxBackend(Backend):
     capabilities = frozenset({Capability.DEVICE_MEMORY})
     config_options = {
         **Backend.config_options,
-        "BOX_OUTPUT_PRECISION": ConfigOption("FP32", lambda v: v in ("FP32", "FP16"), "precision of outputs", "FP32/FP16"),
+        "BOX_OUTPUT_PRECISION": ConfigOption(
+            "FP32", lambda v: v in ("FP32", "FP16"), "precision of float outputs", "FP32/FP16"
+        ),
     }
 
     def query(self, graph, config=None):
@@ -128,7 +130,8 @@ class BoxBackend(Backend):
         if not why:
             return super().query(graph, config)
         return {
-            n.name: LayerSupport(False, False, "", reason=why[n.name]) if n.name in why else LayerSupport(True, True, "FP32")
+            n.name: LayerSupport(False, False, "", reason=why[n.name]) if n.name in why
+            else LayerSupport(True, True, "FP32")
             for n in graph.nodes
             if n.type != "Result"
         }

@@ -162,8 +162,9 @@ def test_set_initial_affinity_only_on_hetero(mlp_ir):
 
 
 def test_add_cpu_extension_needs_a_device_with_extensions(tmp_path):
-    with pytest.raises(errors.NotSupportedError, match="add_cpu_extension method applicable only for CPU or HETERO devices"):
-        IEPlugin("HETERO:BOX,REFERENCE", plugin_dirs=PLUGIN_DIR).add_cpu_extension(str(tmp_path / "libx.so"))
+    plugin = IEPlugin("HETERO:BOX,REFERENCE", plugin_dirs=PLUGIN_DIR)
+    with pytest.raises(errors.NotSupportedError, match="add_cpu_extension method applicable only for CPU or HETERO"):
+        plugin.add_cpu_extension(str(tmp_path / "libx.so"))
 
 
 @requires_cpu
@@ -183,7 +184,8 @@ def test_config_keys_reach_the_devices_that_accept_them(mlp_ir, vector, box_trac
     plugin.set_config({"BOX_OUTPUT_PRECISION": "FP16", "CPU_THREADS_NUM": "1", "PERF_COUNT": "YES"})
     assert plugin.get_config("BOX_OUTPUT_PRECISION") == "FP16" and plugin.get_config("CPU_THREADS_NUM") == "1"
     assert plugin.get_config("CPU_BIND_THREAD") == "YES"  # a device's own default, read through HETERO
-    assert {"BOX_OUTPUT_PRECISION", "CPU_THREADS_NUM", "TARGET_FALLBACK"} <= set(plugin.get_metric("SUPPORTED_CONFIG_KEYS"))
+    keys = set(plugin.get_metric("SUPPORTED_CONFIG_KEYS"))
+    assert {"BOX_OUTPUT_PRECISION", "CPU_THREADS_NUM", "TARGET_FALLBACK"} <= keys
     exec_net = plugin.load(IENetwork(xml, binf))
     device, config = box_trace.configs[-1]
     assert device == "BOX" and config["BOX_OUTPUT_PRECISION"] == "FP16" and config["PERF_COUNT"] == "YES"
