@@ -211,7 +211,8 @@ class HeteroBackend(Backend):
                         f"devices {', '.join(devices)}"
                     )
             else:
-                device = next((d for d in devices if getattr(answers[d].get(n.name), "native", False)), last)
+                native = [d for d in devices if n.name in answers[d] and answers[d][n.name].native]
+                device = native[0] if native else last
             answer = answers[device].get(n.name) or unsupported(f"the {device} device did not report this layer")
             placement[n.name] = (device, answer)
         return placement
