@@ -46,11 +46,11 @@ from .execution import (
     reference_kernel,
     slot_layout,
 )
-from .graph import Graph, Node, Output, output_name
+from .graph import SOURCE_TYPES, Graph, Node, Output, output_name
 from .hookspecs import hookimpl
 from .numerics import F32, Numerics
 from .ops import OpContext, OpDef, get_op, registered_ops
-from .pipeline import Stage, TaskExecutor
+from .pipeline import Stage, TaskExecutor, run_stages
 from .tensor import HOST, Allocator, Tensor, to_allocator, to_host
 from .types import canonical_element_type, to_dtype
 
@@ -81,6 +81,7 @@ __all__ = [
     "OpDef",
     "Output",
     "PerfCount",
+    "SOURCE_TYPES",
     "Stage",
     "Step",
     "TaskExecutor",
@@ -93,6 +94,7 @@ __all__ = [
     "output_name",
     "reference_kernel",
     "registered_ops",
+    "run_stages",
     "slot_layout",
     "to_allocator",
     "to_dtype",
