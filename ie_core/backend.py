@@ -50,7 +50,7 @@ from .graph import SOURCE_TYPES, Graph, Node, Output, output_name
 from .hookspecs import hookimpl
 from .numerics import F32, Numerics
 from .ops import OpContext, OpDef, get_op, registered_ops
-from .pipeline import Stage, TaskExecutor, run_stages
+from .pipeline import Stage, TaskExecutor, run_stages, start_stages
 from .tensor import HOST, Allocator, Tensor, to_allocator, to_host
 from .types import canonical_element_type, to_dtype
 
@@ -95,6 +95,7 @@ __all__ = [
     "reference_kernel",
     "registered_ops",
     "run_stages",
+    "start_stages",
     "slot_layout",
     "to_allocator",
     "to_dtype",

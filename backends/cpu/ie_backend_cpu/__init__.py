@@ -34,9 +34,9 @@ from ie_core.backend import (
     Stage,
     TaskExecutor,
     hookimpl,
+    start_stages,
     yes_no,
 )
-from ie_core.pipeline import start_stages
 
 from ._preload import preload as _preload
 
