@@ -1,4 +1,7 @@
-"""Reading IR v10/v11 (.xml + .bin) as written by OpenVINO's tools into a validated Graph."""
+"""Reading IR (.xml + .bin) as written by OpenVINO's tools into a validated Graph.
+
+IR v10/v11 are read here; the legacy versions 2 to 7 by :mod:`ie_core.ir.legacy`, onto the same Graph.
+"""
 
 import os
 import xml.etree.ElementTree as ET
@@ -10,7 +13,7 @@ from ..graph import Graph, Node, Output
 from ..types import canonical_element_type, decode, storage_bytes, to_dtype
 
 SUPPORTED_VERSIONS = ("10", "11")
-LEGACY_VERSIONS = ("1", "2", "3", "4", "5", "6", "7")
+LEGACY_VERSIONS = ("2", "3", "4", "5", "6", "7")
 
 
 def read_network(model, weights):
@@ -25,12 +28,13 @@ def read_network(model, weights):
     if root.tag != "net":
         raise IRError(f"{model}: the root element is <{root.tag}>, expected <net>")
     version = root.get("version")
-    if version in LEGACY_VERSIONS:
-        raise IRError(f"{model}: IR version {version} (legacy Model Optimizer format) is not supported yet")
-    if version not in SUPPORTED_VERSIONS:
-        raise IRError(f"{model}: unknown IR version {version!r}; supported: {', '.join(SUPPORTED_VERSIONS)}")
+    if version not in SUPPORTED_VERSIONS + LEGACY_VERSIONS:
+        supported = ", ".join(LEGACY_VERSIONS + SUPPORTED_VERSIONS)
+        raise IRError(f"{model}: unknown IR version {version!r}; supported: {supported}")
     with open(weights, "rb") as f:
         blob = f.read()
+    if version in LEGACY_VERSIONS:
+        return LegacyIRReader(model, weights, blob, int(version)).read(root)
     return IRv10Reader(model, weights, blob).read(root)
 
 
@@ -72,19 +76,22 @@ class IRv10Reader:
             self.check_declared_shapes(graph, layers, ports)
         return graph
 
-    def make_node(self, layer):
-        """A Node for ``layer`` and the map of its port ids to ('in'|'out', index, declared dims)."""
-        data = layer.find("data")
-        attrs = dict(data.attrib) if data is not None else {}
+    def port_map(self, layer):
+        """The map of ``layer``'s port ids to ('in'|'out', index, declared dims, <port> element)."""
         port_map = {}
-        in_ports = layer.find("input")
-        out_ports = layer.find("output")
-        for direction, section in (("in", in_ports), ("out", out_ports)):
+        for direction, section in (("in", layer.find("input")), ("out", layer.find("output"))):
             for index, port in enumerate(section.findall("port") if section is not None else []):
                 pid = port.get("id")
                 if pid is None or pid in port_map:
                     raise self.error(layer, f"port without id or with a duplicate id {pid!r}")
                 port_map[pid] = (direction, index, self.port_dims(layer, port), port)
+        return port_map
+
+    def make_node(self, layer):
+        """A Node for ``layer`` and the map of its port ids to ('in'|'out', index, declared dims)."""
+        data = layer.find("data")
+        attrs = dict(data.attrib) if data is not None else {}
+        port_map = self.port_map(layer)
         num_outputs = sum(1 for d, *_ in port_map.values() if d == "out")
         ltype = layer.get("type")
         value = self.const_value(layer, attrs) if ltype == "Const" else None
@@ -227,3 +234,6 @@ def _parse_shape(text, error):
     if text == "":
         return ()
     return tuple(_parse_dim(part.strip(), error) for part in text.split(","))
+
+
+from .legacy import LegacyIRReader  # noqa: E402  (legacy.py builds on IRv10Reader)
