@@ -51,7 +51,8 @@ PRIOR_BOX_CASES = [
 def test_prior_box(attrs, opset, tmp_path):
     feature, image = np.zeros((1, 4, 5, 6), np.float32), np.zeros((1, 3, 40, 48), np.float32)
     extra = {"min_max_aspect_ratios_order": False} if opset is ov8 else {}
-    check(lambda f, i: opset.prior_box(spatial_size(f), spatial_size(i), {**attrs, **extra}), [feature, image], tmp_path)
+    attrs = {**attrs, **extra}
+    check(lambda f, i: opset.prior_box(spatial_size(f), spatial_size(i), attrs), [feature, image], tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -288,7 +288,7 @@ class LegacyLayer:
         return self._add(node).output(0)
 
     def ints(self, role, values):
-        return self.const(role, list(values), np.int64)
+        return self.const(role, values, np.int64)
 
     def as_i64(self, role, tensor):
         """``tensor`` converted to i64 unless it is an i64 constant already (legacy Consts hold shapes as floats)."""
@@ -706,7 +706,8 @@ def _squeeze(b):
 
 def _pad(b):
     mode = b.attrs.str("pad_mode", "constant").lower()
-    inputs = [b.inputs[0], b.ints("pads_begin", b.attrs.ints("pads_begin")), b.ints("pads_end", b.attrs.ints("pads_end"))]
+    pads = [b.ints(key, b.attrs.ints(key)) for key in ("pads_begin", "pads_end")]
+    inputs = [b.inputs[0], *pads]
     if mode == "constant":
         inputs.append(b.const("pad_value", b.attrs.float("pad_value", 0.0)))
     return [b.out("pad", "Pad", inputs, {"pad_mode": mode})]
@@ -793,7 +794,8 @@ def _prior_box(b):
 
 
 def _prior_box_clustered(b):
-    return _priors(b, "PriorBoxClustered", ("width", "height", "clip", "step", "step_w", "step_h", "offset", "variance"))
+    keys = ("width", "height", "clip", "step", "step_w", "step_h", "offset", "variance")
+    return _priors(b, "PriorBoxClustered", keys)
 
 
 def _detection_output(b):

@@ -671,7 +671,8 @@ class Proposal:
         probs, deltas, info = ctx.input_shapes
         attrs = Proposal._attrs(ctx)
         if len(probs) != 4 or len(deltas) != 4 or len(info) != 1 or info[0] not in (3, 4):
-            raise ctx.error(f"expects scores and deltas of rank 4 and image info [3] or [4], got {probs}, {deltas}, {info}")
+            raise ctx.error(f"expects scores and deltas of rank 4 and image info [3] or [4], got {probs}, {deltas}, "
+                            f"{info}")
         anchors = len(attrs["ratio"]) * len(attrs["scale"])
         if probs[1] != 2 * anchors or deltas[1] != 4 * anchors or probs[0] != deltas[0] or probs[2:] != deltas[2:]:
             raise ctx.error(f"scores {probs} and deltas {deltas} do not match {anchors} anchors per position")
