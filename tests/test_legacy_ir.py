@@ -910,6 +910,8 @@ def _edit(xml, change):
          "required attribute 'output' is missing"),
         (lambda r: r.find(".//layer[@name='conv']/output/port/dim[3]").__setattr__("text", "9"), ShapeInferenceError,
          "layer 'conv'.*\\[1, 2, 4, 4\\] by shape inference, the IR declares \\[1, 2, 9, 4\\]"),
+        (lambda r: r.find(".//layer[@name='data']/output/port/dim").__setattr__("text", "?"), IRError,
+         "layer 'data'.*port 0 has dims \\[-1, 3, 4, 4\\]: legacy IR dims are positive"),
         (lambda r: r.set("version", "1"), IRError, "unknown IR version '1'"),
         (lambda r: r.set("batch", "0"), IRError, "batch attribute"),
         (lambda r: r.find(".//layer[@name='data']").set("type", "Const"), WeightsError, "exactly one blob"),

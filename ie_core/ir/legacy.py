@@ -67,13 +67,13 @@ class LegacyIRReader(IRv10Reader):
                 raise self.error(layer, f"unknown legacy layer type '{layer.get('type')}'; ie_core reads "
                                         f"{', '.join(sorted(TRANSLATORS))}", UnsupportedOpError)
             layers[lid], ports[lid] = layer, self.port_map(layer)
-            self.check_precisions(layer, ports[lid])
+            self.check_ports(layer, ports[lid])
             num_outputs = sum(1 for d, *_ in ports[lid].values() if d == "out")
             stubs[lid] = Node(lid, name, layer.get("type"), "", {}, [], num_outputs)
         if not any(_translator(el.get("type")) in (_input, _const) for el in layers.values()):
             raise IRError(f"{self.xml_path}: the network has no Input or Const layer")
         self.connect(root, layers, stubs, ports)
-        self.check_edge_dims(layers, stubs, ports)
+        self.check_edge_dims(stubs, ports)
         try:
             order = topological_order(list(stubs.values()))
         except GraphError as exc:
@@ -101,19 +101,21 @@ class LegacyIRReader(IRv10Reader):
         self.check_translated_shapes(layers, ports, translated)
         return graph
 
-    def check_precisions(self, layer, port_map):
-        """Raise for a precision the Inference Engine rejects; v7 output ports must declare theirs."""
+    def check_ports(self, layer, port_map):
+        """Raise for dims or a precision the Inference Engine rejects; v7 output ports must declare a precision."""
         for value in (layer.get("precision"), self.net_precision):
             if value is not None and value.upper() not in PRECISIONS:
                 raise self.error(layer, f"unsupported precision '{value}'")
-        for direction, index, _, port in port_map.values():
+        for direction, _, dims, port in port_map.values():
+            if any(d <= 0 for d in dims):
+                raise self.error(layer, f"port {port.get('id')} has dims {list(dims)}: legacy IR dims are positive")
             value = port.get("precision")
             if value is not None and value.upper() not in PRECISIONS:
-                raise self.error(layer, f"output port {port.get('id')} has unsupported precision '{value}'")
+                raise self.error(layer, f"port {port.get('id')} has unsupported precision '{value}'")
             if self.version >= 7 and direction == "out" and value is None:
                 raise self.error(layer, f"output port {port.get('id')} has no precision (IR v7 declares it per port)")
 
-    def check_edge_dims(self, layers, stubs, ports):
+    def check_edge_dims(self, stubs, ports):
         """Raise where an edge connects ports with different declared dims, as the Inference Engine did."""
         by_index = {lid: {(d, i): dims for d, i, dims, _ in p.values()} for lid, p in ports.items()}
         for lid, stub in stubs.items():
@@ -150,20 +152,12 @@ class LegacyIRReader(IRv10Reader):
             offset, size = int(el.get("offset")), int(el.get("size"))
         except (TypeError, ValueError):
             raise self.error(layer, f"{what} needs integer 'offset' and 'size' attributes") from None
-        if offset < 0 or size < 0:
-            raise self.error(layer, f"{what}: negative offset {offset} or size {size}", WeightsError)
-        if offset + size > len(self.blob):
-            raise self.error(
-                layer,
-                f"{what} at offset {offset} size {size} lies past the end of {self.bin_path} ({len(self.blob)} "
-                "bytes): the weights file is truncated or does not belong to this model",
-                WeightsError,
-            )
+        raw = self.segment_bytes(layer, what, offset, size)
         itemsize = storage_bytes(element_type, 1)
         if size % itemsize:
             raise self.error(layer, f"{what}: size {size} is not a whole number of {element_type} values "
                                     f"({itemsize} bytes each)", WeightsError)
-        return decode(self.blob[offset: offset + size], element_type, (size // itemsize,))
+        return decode(raw, element_type, (size // itemsize,))
 
     def pre_process(self, root, layers, ports):
         """{input name: (mean values or image, scales)} from the ``<pre-process>`` block, validated."""

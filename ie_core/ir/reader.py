@@ -34,6 +34,8 @@ def read_network(model, weights):
     with open(weights, "rb") as f:
         blob = f.read()
     if version in LEGACY_VERSIONS:
+        from .legacy import LegacyIRReader  # here: legacy.py builds on IRv10Reader
+
         return LegacyIRReader(model, weights, blob, int(version)).read(root)
     return IRv10Reader(model, weights, blob).read(root)
 
@@ -133,15 +135,7 @@ class IRv10Reader:
         except (KeyError, ValueError):
             raise self.error(layer, "a Const needs integer 'offset' and 'size' attributes") from None
         count = int(np.prod(shape, dtype=np.int64))
-        if offset < 0 or size < 0:
-            raise self.error(layer, f"negative offset {offset} or size {size}", WeightsError)
-        if offset + size > len(self.blob):
-            raise self.error(
-                layer,
-                f"data at offset {offset} size {size} lies past the end of {self.bin_path} "
-                f"({len(self.blob)} bytes): the weights file is truncated or does not belong to this model",
-                WeightsError,
-            )
+        raw = self.segment_bytes(layer, "data", offset, size)
         if count == 0:
             return np.empty(shape, to_dtype(et))  # OpenVINO writes one placeholder byte for an empty Const
         if size != storage_bytes(et, count):
@@ -150,7 +144,20 @@ class IRv10Reader:
                 f"size {size} does not match shape {list(shape)} of {et} ({storage_bytes(et, count)} bytes)",
                 WeightsError,
             )
-        return decode(self.blob[offset : offset + size], et, shape)
+        return decode(raw, et, shape)
+
+    def segment_bytes(self, layer, what, offset, size):
+        """The ``size`` bytes at ``offset`` of the weights file; raises unless they lie inside it."""
+        if offset < 0 or size < 0:
+            raise self.error(layer, f"{what}: negative offset {offset} or size {size}", WeightsError)
+        if offset + size > len(self.blob):
+            raise self.error(
+                layer,
+                f"{what} at offset {offset} size {size} lies past the end of {self.bin_path} "
+                f"({len(self.blob)} bytes): the weights file is truncated or does not belong to this model",
+                WeightsError,
+            )
+        return self.blob[offset : offset + size]
 
     def connect(self, root, layers, nodes, ports):
         """Wire each input port to the output port its <edge> names; every input must be connected once."""
@@ -234,6 +241,3 @@ def _parse_shape(text, error):
     if text == "":
         return ()
     return tuple(_parse_dim(part.strip(), error) for part in text.split(","))
-
-
-from .legacy import LegacyIRReader  # noqa: E402  (legacy.py builds on IRv10Reader)
