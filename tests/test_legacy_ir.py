@@ -544,6 +544,19 @@ def test_norm(type_name, data, axes, size, tmp_path):
     check_layer(ir, [y], [p], {"data": x}, tmp_path)
 
 
+@pytest.mark.parametrize("across_spatial, shared", [(0, 0), (1, 1)])
+def test_normalize(across_spatial, shared, tmp_path):
+    x = rand(1, 4, 3, 5)
+    scale = rand(1 if shared else 4, low=1, high=20)
+    p = param("data", x.shape)
+    axes = np.array([1, 2, 3] if across_spatial else [1], np.int64)
+    y = ops.multiply(ops.normalize_l2(p, axes, 1e-10, "add"), scale.reshape(1, -1, 1, 1))
+    ir = LegacyIR(3)
+    ir.layer("Normalize", [ir.input("data", x.shape)], [x.shape],
+             {"across_spatial": across_spatial, "channel_shared": shared, "eps": 1e-10}, {"weights": scale})
+    check_layer(ir, [y], [p], {"data": x}, tmp_path)
+
+
 @pytest.mark.parametrize("axis", [1, 2])
 def test_softmax(axis, tmp_path):
     x = rand(2, 3, 4, low=-4, high=4)

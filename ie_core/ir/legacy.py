@@ -620,6 +620,15 @@ def _norm(b):
     return [b.out("lrn", "LRN", [b.inputs[0], b.ints("axes", axes)], attrs)]
 
 
+def _normalize(b):
+    dims = b.in_dims[0]
+    axes = list(range(1, len(dims))) if b.attrs.bool("across_spatial", False) else [1]
+    attrs = {"eps": b.attrs.float("eps"), "eps_mode": "add"}
+    y = b.out("normalize", "NormalizeL2", [b.inputs[0], b.ints("axes", axes)], attrs)
+    scale = b.channel_blob("weights", dims[1], len(dims), required=False, allow_scalar=True)
+    return [y if scale is None else b.out("scale", "Multiply", [y, b.const("weights", scale)])]
+
+
 def _softmax(b):
     return [b.out("softmax", "SoftMax", [b.inputs[0]], {"axis": b.axis()})]
 
@@ -843,6 +852,7 @@ TRANSLATORS = {
     "Pooling": _pooling, "FullyConnected": _fully_connected, "InnerProduct": _fully_connected, "ReLU": _relu,
     "PReLU": _prelu, "Activation": _activation, "Clamp": _clamp, "Power": _power, "Eltwise": _eltwise,
     "ScaleShift": _scale_shift, "BatchNormalization": _batch_normalization, "Norm": _norm, "LRN": _norm,
+    "Normalize": _normalize,
     "SoftMax": _softmax, "Concat": _concat, "Split": _split, "Slice": _split, "Crop": _crop, "Reshape": _reshape,
     "Flatten": _flatten, "Permute": _permute, "Tile": _tile, "Squeeze": _squeeze, "Unsqueeze": _squeeze, "Pad": _pad,
     "Resample": _resample, "Interp": _interp, "Gemm": _gemm, "PriorBox": _prior_box,
