@@ -17,12 +17,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ..graph import Graph, Node, Output
-from ..types import ELEMENT_TYPES, canonical_element_type, precision_name, to_dtype
-
-#: numpy dtype -> the element type name an IR writes for it
-_ELEMENT_TYPE_OF = {}
-for _name, _dtype in ELEMENT_TYPES.items():
-    _ELEMENT_TYPE_OF.setdefault(_dtype, _name)
+from ..types import canonical_element_type, element_type_name, precision_name, to_dtype
 
 
 class Port(NamedTuple):
@@ -86,7 +81,7 @@ class NetBuilder:
     def constant(self, value, name=None):
         """A Const layer holding ``value`` (a numpy array; its dtype gives the element type)."""
         value = np.ascontiguousarray(value)
-        et = _ELEMENT_TYPE_OF[value.dtype]
+        et = element_type_name(value.dtype)
         return self._add("Const", (), {"element_type": et, "shape": list(value.shape)}, 1, "opset1", name, value)
 
     def op(self, type_, *inputs, version="opset1", outputs=1, name=None, **attrs):
