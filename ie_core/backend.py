@@ -52,7 +52,7 @@ from .numerics import F32, Numerics
 from .ops import OpContext, OpDef, get_op, registered_ops
 from .pipeline import Stage, TaskExecutor, run_stages, start_stages
 from .tensor import HOST, Allocator, Tensor, to_allocator, to_host
-from .types import canonical_element_type, to_dtype
+from .types import canonical_element_type, element_type_name, precision_name, to_dtype
 
 #: The Backend API version of this ie_core: "major.minor". A backend declares the
 #: version it was written for in ``Backend.api_version``.
@@ -87,16 +87,18 @@ __all__ = [
     "TaskExecutor",
     "Tensor",
     "canonical_element_type",
+    "element_type_name",
     "get_op",
     "hookimpl",
     "kernel_step",
     "merge_perf_counts",
     "output_name",
+    "precision_name",
     "reference_kernel",
     "registered_ops",
     "run_stages",
-    "start_stages",
     "slot_layout",
+    "start_stages",
     "to_allocator",
     "to_dtype",
     "to_host",
