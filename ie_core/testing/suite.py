@@ -10,7 +10,7 @@ import pytest
 from ..api import IENetwork, IEPlugin, StatusCode
 from ..errors import ConfigError, InferenceError, InputError, InputNameError, NotSupportedError, UnsupportedOpError
 from ..pipeline import start_stages
-from ..plugins import api_compatible, default_registry
+from ..plugins import api_compatible, registry_for
 from ..tensor import HOST, to_allocator, to_host
 from .catalogue import CATALOGUE, HEAVY, MLP, build, seeded
 
@@ -126,10 +126,12 @@ class ConformanceSuite:
     tolerance, for cases that need another; ``config``: extra load configuration;
     ``queue_config``: configuration under which a network's requests queue for the
     device (e.g. one CPU stream), for the release test; ``fallback_exec_types``: the
-    exec_types of layers the device does not run natively.
+    exec_types of layers the device does not run natively; ``plugin_dirs``: directories
+    of plugin modules to search besides the installed devices (a test-only device).
     """
 
     device = None
+    plugin_dirs = None
     tolerance = 1e-5
     tolerances = {}
     config = {}
@@ -139,7 +141,7 @@ class ConformanceSuite:
     # ------------------------------------------------------------------ helpers
 
     def plugin(self):
-        return IEPlugin(self.device)
+        return IEPlugin(self.device, plugin_dirs=self.plugin_dirs)
 
     def load(self, network, num_requests=1, **config):
         return self.plugin().load(network.ie_network(), num_requests, {**self.config, **config})
@@ -309,7 +311,7 @@ class ConformanceSuite:
         assert not errors, errors[0]
 
     def test_release_cancels_queued_requests(self, heavy):
-        backend = default_registry().create(self.device)
+        backend = registry_for(self.plugin_dirs).create(self.device)
         config = backend.validate_config({**self.config, **self.queue_config})
         compiled = backend.compile(heavy.graph, config, 3)
         allocator = compiled.allocator()
@@ -405,7 +407,7 @@ class ConformanceSuite:
         version = self.plugin().get_metric("BACKEND_API_VERSION")
         assert api_compatible(version), f"{self.device} targets Backend API {version}"
         base = self.device.partition(":")[0].partition(".")[0].upper()
-        assert default_registry().devices()[base]["api_version"] == version
+        assert registry_for(self.plugin_dirs).devices()[base]["api_version"] == version
 
     # ------------------------------------------------------------------ tensors
 
