@@ -837,13 +837,15 @@ def cmd_backend_new(args):
     values = {
         "device": device,
         "slug": slug,
+        "cls": "".join(part.title() for part in slug.split("_")),
         "package": f"ie-backend-{slug.replace('_', '-')}",
         "module": f"ie_backend_{slug}",
         "api_version": API_VERSION,
     }
     written = []
     for template in sorted(TEMPLATES.rglob("*.tmpl")):
-        relative = string.Template(str(template.relative_to(TEMPLATES))[: -len(".tmpl")]).substitute(values)
+        relative = str(template.relative_to(TEMPLATES))[: -len(".tmpl")]
+        relative = relative.replace("MODULE", values["module"]).replace("SLUG", slug)
         out = target / relative
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(string.Template(template.read_text()).substitute(values))
