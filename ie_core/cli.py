@@ -420,6 +420,10 @@ class LayerTimes:
 
 
 def cmd_benchmark(args):
+    if args.report and Path(args.report).suffix.lower() not in (".json", ".csv"):
+        raise InputError(f"--report {args.report}: expected a .json or .csv file name")
+    if args.plot:
+        pyplot()
     device, device_config, settings = resolve_device(args)
     model, weights = model_paths(args, settings)
     if model is None:
@@ -541,12 +545,9 @@ def measure(exec_net, inputs, args, layer_times):
 
 def write_report(path, report):
     """The benchmark report as JSON, or as CSV (the summary, then the per-layer table) by extension."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".json":
+    if Path(path).suffix.lower() == ".json":
         Path(path).write_text(json.dumps(report, indent=2) + "\n")
         return
-    if suffix != ".csv":
-        raise InputError(f"--report {path}: expected a .json or .csv file name")
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["metric", "value"])
@@ -562,8 +563,8 @@ def write_report(path, report):
             out.writerow([row["layer"], row["type"], row["exec_type"], row["avg_us"]])
 
 
-def plot_layers(path, report, top=25):
-    """A PNG of the ``top`` slowest layers' average times (needs matplotlib: ``pip install ie-core[plot]``)."""
+def pyplot():
+    """matplotlib's pyplot on the non-interactive Agg backend; NotSupportedError when matplotlib is missing."""
     try:
         import matplotlib
     except ImportError:
@@ -571,6 +572,12 @@ def plot_layers(path, report, top=25):
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    return plt
+
+
+def plot_layers(path, report, top=25):
+    """A PNG of the ``top`` slowest layers' average times (needs matplotlib: ``pip install ie-core[plot]``)."""
+    plt = pyplot()
     rows = report["layers"][:top][::-1]
     fig, ax = plt.subplots(figsize=(8, 0.9 + 0.28 * max(len(rows), 1)), dpi=80)
     types = sorted({r["type"] for r in rows})
