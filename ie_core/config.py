@@ -98,7 +98,24 @@ def load(path=None, registry=None):
         where = f"{path}:{mark.line + 1}" if mark is not None else path
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigFileError(f"{where}: not valid YAML: {problem}") from None
+    _check_tags(path, root)
     return _Reader(path, registry or default_registry()).settings(root)
+
+
+def _check_tags(path, node):
+    """ConfigFileError for the first node whose tag PyYAML's safe loader would not construct."""
+    if node is None:
+        return
+    if node.tag not in yaml.SafeLoader.yaml_constructors:
+        raise ConfigFileError(f"{path}:{node.start_mark.line + 1}: not valid YAML: the safe loader does not "
+                              f"accept the tag {node.tag}")
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_tags(path, item)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _check_tags(path, key)
+            _check_tags(path, value)
 
 
 class _Reader:
