@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import IENetwork, IEPlugin, __version__, config
 from .backend import API_VERSION
-from .errors import DeviceNotFoundError, IEError, InputError, NotSupportedError
+from .errors import IEError, InputError, NotSupportedError
 from .graph import output_name
 from .plugins import default_registry
 from .types import precision_name
@@ -90,16 +90,17 @@ def default_device():
 
 
 def resolve_device(args):
-    """(device, config keys, Settings or None) from ``-d``, ``--config`` or ``$IE_CORE_CONFIG``, else the default."""
+    """(device, its config keys, Settings or None): ``-d`` else the choice of ``--config`` or
+    ``$IE_CORE_CONFIG`` else the default device; the file's keys for the device apply either way."""
+    settings = config.load(args.config) if args.config or os.environ.get(config.ENV_VAR) else None
+    if settings is None:
+        return args.device or default_device(), {}, None
     if args.device:
-        return args.device, {}, None
-    if args.config or os.environ.get(config.ENV_VAR):
-        settings = config.load(args.config)
-        choice = config.choose(settings, default_registry())
-        for skipped in choice.skipped:
-            log.info("%s: skipped %s", settings.path, skipped)
-        return choice.device, choice.config, settings
-    return default_device(), {}, None
+        return args.device, config.device_keys(settings, args.device), settings
+    choice = config.choose(settings, default_registry())
+    for skipped in choice.skipped:
+        log.info("%s: skipped %s", settings.path, skipped)
+    return choice.device, choice.config, settings
 
 
 def model_paths(args, settings):
@@ -118,13 +119,13 @@ def open_network(model, weights=None, batch=None):
     return net
 
 
-def load_network(net, device, device_config, settings, num_requests=1, extra_config=None):
+def load_network(net, device, device_config, settings, extra_config=None):
     """(IEPlugin, ExecutableNetwork): ``net`` loaded on ``device`` with the configuration file's affinity."""
     plugin = IEPlugin(device)
     plugin.set_config(device_config)
     if settings is not None:
         config.assign_affinity(settings, plugin, net)
-    return plugin, plugin.load(net, num_requests=num_requests, config=extra_config)
+    return plugin, plugin.load(net, config=extra_config)
 
 
 def cmd_devices(args):

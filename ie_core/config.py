@@ -262,10 +262,14 @@ def choose(settings, registry):
         if device is None:
             skipped.append(f"{entry.value} ({why})")
             continue
-        base = device.partition(":")[0].partition(".")[0].upper()
-        config = {key: value.value for key, value in settings.config.get(base, {}).items()}
-        return Choice(device, config, skipped)
+        return Choice(device, device_keys(settings, device), skipped)
     raise settings.error(settings.devices[0].line, "none of the devices is usable here: " + "; ".join(skipped))
+
+
+def device_keys(settings, device):
+    """The configuration keys the file sets for the device string ``device`` (key -> str value)."""
+    base = device.partition(":")[0].partition(".")[0].upper()
+    return {key: entry.value for key, entry in settings.config.get(base, {}).items()}
 
 
 def _usable(device, settings, registry):
