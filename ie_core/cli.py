@@ -272,31 +272,49 @@ def cmd_infer(args):
     model, weights = model_paths(args, settings)
     model = model or str(DEFAULT_MODEL)
     net = open_network(model, weights)
+    digits = model == str(DEFAULT_MODEL) and not args.input
+    inputs = None if digits else inputs_from_specs(args.input, net)
     extra = {"PERF_COUNT": "YES"} if args.perf_counts else None
-    if model == str(DEFAULT_MODEL) and not args.input:
-        plugin, exec_net = load_network(net, device, device_config, settings, extra_config=extra)
-        return run_default_model(net, plugin, exec_net, args)
-    inputs = inputs_from_specs(args.input, net)
     plugin, exec_net = load_network(net, device, device_config, settings, extra_config=extra)
-    result, times = timed_infer(exec_net, inputs, args.iterations)
-    print(f"device: {device} ({plugin.version})")
-    print(f"model: {model} ({net.name})")
-    if args.output_dir:
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-    for name, value in result.items():
-        print(f"output {name}: shape {list(value.shape)} {value.dtype}, {summarize(value)}")
+    report = {"device": plugin.device, "device_version": plugin.version, "model": model, "network": net.name}
+    if digits:
+        correct, count, times = classify_digits(net, exec_net, args.iterations)
+        report.update(accuracy=correct / count, correct=correct, images=count)
+    else:
+        result, times = timed_infer(exec_net, inputs, args.iterations)
+        report["outputs"] = {name: describe_output(value) for name, value in result.items()}
         if args.output_dir:
-            out = Path(args.output_dir) / (name.replace("/", "_") + ".npy")
-            np.save(out, value)
-            print(f"  saved to {out}")
-    print_latency(times)
+            Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+            for name, value in result.items():
+                out = Path(args.output_dir) / (name.replace("/", "_") + ".npy")
+                np.save(out, value)
+                report["outputs"][name]["saved_to"] = str(out)
+    ms = np.array(times) * 1000.0
+    report["latency_ms"] = {"median": float(np.median(ms)), "p90": float(np.percentile(ms, 90)), "runs": len(ms)}
     if args.perf_counts:
-        print_perf_counts(exec_net.requests[0].get_perf_counts())
+        report["perf_counts"] = exec_net.requests[0].get_perf_counts()
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"device: {report['device']} ({report['device_version']})")
+    if digits:
+        print(f"model: {DEFAULT_MODEL.name} (CNN on scikit-learn digits, input {list(next(iter(net.inputs.values())))})")
+        print(f"accuracy: {report['accuracy']:.4f} ({correct}/{count} held-out test images)")
+    else:
+        print(f"model: {model} ({net.name})")
+        for name, out in report["outputs"].items():
+            print(f"output {name}: shape {out['shape']} {out['dtype']}, {out['summary']}")
+            if "saved_to" in out:
+                print(f"  saved to {out['saved_to']}")
+    lat = report["latency_ms"]
+    print(f"latency: median {lat['median']:.3f} ms, p90 {lat['p90']:.3f} ms over {lat['runs']} runs")
+    if args.perf_counts:
+        print_perf_counts(report["perf_counts"])
     return 0
 
 
-def run_default_model(net, plugin, exec_net, args):
-    """Classify the bundled held-out digits; print device, accuracy and latency."""
+def classify_digits(net, exec_net, iterations):
+    """The bundled held-out digits through ``exec_net``: (correct, images, seconds per inference)."""
     data = np.load(DEFAULT_TEST_SET)
     images, labels = data["images"].astype(np.float32)[:, None], data["labels"]
     input_name, output_name = next(iter(net.inputs)), net.outputs[0]
@@ -306,14 +324,8 @@ def run_default_model(net, plugin, exec_net, args):
         prob = exec_net.infer({input_name: image[None]})[output_name]
         times.append(time.perf_counter() - t0)
         correct += int(np.argmax(prob) == label)
-    _, more = timed_infer(exec_net, {input_name: images[:1]}, args.iterations)
-    print(f"device: {plugin.device} ({plugin.version})")
-    print(f"model: {DEFAULT_MODEL.name} (CNN on scikit-learn digits, input {list(net.inputs[input_name])})")
-    print(f"accuracy: {correct / len(labels):.4f} ({correct}/{len(labels)} held-out test images)")
-    print_latency(times + more)
-    if args.perf_counts:
-        print_perf_counts(exec_net.requests[0].get_perf_counts())
-    return 0
+    _, more = timed_infer(exec_net, {input_name: images[:1]}, iterations)
+    return correct, len(labels), times + more
 
 
 def read_array(path, mmap_mode=None):
@@ -356,23 +368,19 @@ def timed_infer(exec_net, inputs, iterations):
     return result, times
 
 
-def summarize(value):
-    if value.size == 0:
-        return "empty"
-    flat = value.astype(np.float64).ravel()
-    text = f"min {flat.min():.6g} max {flat.max():.6g} mean {flat.mean():.6g}"
-    if value.ndim == 2 and value.shape[0] == 1:
-        text += f", argmax {int(np.argmax(flat))}"
-    return text
-
-
-def print_latency(times):
-    if times:
-        ms = np.array(times) * 1000.0
-        print(f"latency: median {np.median(ms):.3f} ms, p90 {np.percentile(ms, 90):.3f} ms over {len(ms)} runs")
+def describe_output(value):
+    """Shape, dtype and a one-line summary (min, max, mean; argmax of a single row) of an output."""
+    text = "empty"
+    if value.size:
+        flat = value.astype(np.float64).ravel()
+        text = f"min {flat.min():.6g} max {flat.max():.6g} mean {flat.mean():.6g}"
+        if value.ndim == 2 and value.shape[0] == 1:
+            text += f", argmax {int(np.argmax(flat))}"
+    return {"shape": list(value.shape), "dtype": str(value.dtype), "summary": text}
 
 
 def print_perf_counts(counts):
+    """``get_perf_counts()`` as a table."""
     print_table(["layer", "type", "status", "exec_type", "real µs"],
                 [[name, pc["layer_type"], pc["status"], pc["exec_type"], pc["real_time"]]
                  for name, pc in counts.items()])
@@ -933,6 +941,7 @@ def build_parser():
                        help="timed repetitions for the latency figure (default 20)")
     infer.add_argument("-o", "--output-dir", help="save each output as NAME.npy here")
     infer.add_argument("--perf-counts", action="store_true", help="print per-layer times")
+    infer.add_argument("--json", action="store_true", help="print JSON")
     infer.set_defaults(func=cmd_infer)
 
     bench = sub.add_parser("benchmark", help="measure latency and throughput (as OpenVINO's benchmark_app)",

@@ -74,6 +74,10 @@ def test_any_model_with_npy_inputs(two_inputs):
     assert "output product: shape [2, 3] float32" in run.stdout
     assert "EXECUTED" in run.stdout
     assert_close(np.load(tmp / "out" / "product.npy"), openvino_infer(xml, {"a": x, "b": y})[0])
+    run = run_ie("infer", "-m", xml, "-i", f"a={tmp / 'x.npy'}", "-i", f"b={tmp / 'y.npy'}", "-n", 3, "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["outputs"]["product"]["shape"] == [2, 3] and report["latency_ms"]["runs"] == 3
 
 
 def test_bad_inputs_and_files_give_one_line(two_inputs, tmp_path):
