@@ -1020,6 +1020,10 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # the reader of stdout went away (``ie devices | head``): stop quietly, as the Python docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (IEError, OSError) as exc:
         print(f"ie {args.command}: error: {exc}", file=sys.stderr)
         return 1
