@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import config
 from .backend import Capability, LayerSupport
 from .errors import (
     ConfigError,
@@ -254,6 +255,24 @@ class IEPlugin:
         self._registry = registry_for(plugin_dirs)
         self._backend = self._registry.create(device)
         self._device = device
+        #: the :class:`ie_core.config.Settings` of the file :meth:`from_config` read, else None
+        self.settings = None
+
+    @classmethod
+    def from_config(cls, path=None, plugin_dirs=None):
+        """The plugin of the first usable device of a YAML configuration file, with its configuration keys set.
+
+        ``path`` defaults to the file the ``IE_CORE_CONFIG`` environment variable
+        names; the schema is in :mod:`ie_core.config`. The file's settings
+        (``num_requests``, ``model``, ...) are the plugin's ``settings``.
+        """
+        registry = registry_for(plugin_dirs)
+        settings = config.load(path, registry)
+        choice = config.choose(settings, registry)
+        plugin = cls(choice.device, plugin_dirs)
+        plugin.set_config(choice.config)
+        plugin.settings = settings
+        return plugin
 
     @property
     def device(self):

@@ -16,6 +16,7 @@ __all__ = [
     "ShapeInferenceError",
     "DeviceNotFoundError",
     "ConfigError",
+    "ConfigFileError",
     "NotSupportedError",
     "NetworkArgumentError",
     "LayerNotFoundError",
@@ -62,6 +63,10 @@ class DeviceNotFoundError(IEError, ValueError):
 
 class ConfigError(IEError, RuntimeError):
     """An unknown configuration key, or a value a key does not accept."""
+
+
+class ConfigFileError(ConfigError):
+    """A YAML configuration file that cannot be read or does not fit the schema: names the file, line and problem."""
 
 
 class NotSupportedError(IEError, RuntimeError):
