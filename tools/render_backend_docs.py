@@ -97,8 +97,12 @@ def comment_docs(lines):
 
 
 def module_attribute_doc(name, value):
-    """The ``#:`` comment of a module-level name, in ie_core.backend or the module of its value's type."""
-    for module in (backend, inspect.getmodule(type(value))):
+    """The ``#:`` comment of a module-level name, in ie_core.backend or the ie_core module that defines it."""
+    modules = [backend] + [
+        m for key, m in sorted(sys.modules.items())
+        if key.startswith("ie_core.") and m is not backend and getattr(m, name, None) is value
+    ]
+    for module in modules:
         doc = comment_docs(inspect.getsource(module).splitlines()).get(name)
         if doc:
             return doc
