@@ -39,11 +39,11 @@ from ie_core.backend import (
     Stage,
     TaskExecutor,
     hookimpl,
-    reference_kernel,
     yes_no,
 )
 
 from . import _ext, blob
+from .kernels import kernel_for
 from .layers import unsupported_reason
 
 __version__ = "0.1.0"
@@ -51,8 +51,6 @@ __all__ = ["DEVICES_ENV", "FP16", "FP16Numerics", "MyriadBackend", "REQUESTS_IN_
 
 #: Environment variable: how many sticks to emulate.
 DEVICES_ENV = "IE_CORE_MYRIAD_DEVICES"
-#: The exec_type of every layer the emulator runs (get_perf_counts, query).
-EXEC_TYPE = "emulated_FP16"
 #: Inferences one stick runs at the same time; further requests queue.
 REQUESTS_IN_FLIGHT = 4
 
@@ -147,6 +145,7 @@ class MyriadBackend(Backend):
 
     def query(self, graph, config=None):
         self.validate_config(config)
+        users = graph.consumers()
         support = {}
         for node in graph.nodes:
             if node.type == "Result":
@@ -156,8 +155,8 @@ class MyriadBackend(Backend):
                 support[node.name] = LayerSupport(True, True, FP16.name, exec_type)
                 continue
             reason = unsupported_reason(node)
-            support[node.name] = (LayerSupport(False, False, "", reason=reason) if reason
-                                  else LayerSupport(True, True, FP16.name, EXEC_TYPE))
+            support[node.name] = (LayerSupport(False, False, "", reason=reason) if reason else
+                                  LayerSupport(True, True, FP16.name, kernel_for(node, users, FP16).exec_type))
         return support
 
     def compile(self, graph, config, num_requests):
@@ -172,7 +171,9 @@ class MyriadBackend(Backend):
         for node in graph.nodes:
             node.values = [FP16.saturate(v) for v in node.values]
         stick = _stick_for(self.device_id or config.get("DEVICE_ID", ""))
-        model = MyriadModel(GraphExecutor(graph, _kernel, numerics=FP16), config, stick)
+        users = graph.consumers()
+        executor = GraphExecutor(graph, lambda node: kernel_for(node, users, FP16), numerics=FP16)
+        model = MyriadModel(executor, config, stick)
         log.debug("%s: loaded network '%s' (%d layers, FP16)", stick.name, graph.name, len(graph.nodes))
         return model
 
@@ -184,11 +185,6 @@ class MyriadBackend(Backend):
 
 def _runnable(node):
     return node.type not in ("Parameter", "Const", "Result") and not node.is_constant()
-
-
-def _kernel(node):
-    """The layer's reference op under FP16 numerics: the emulator's own kernel."""
-    return reference_kernel(node, FP16, fallback=False)._replace(exec_type=EXEC_TYPE)
 
 
 def _device_ids():

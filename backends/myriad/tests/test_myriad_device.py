@@ -64,6 +64,54 @@ def test_runs_close_to_f32_and_says_it_is_an_emulator(cnn, image):
     assert_close(out, openvino_infer(xml, {"data": image})[0], tol=8 * FP16_U)
 
 
+CONVOLUTIONS = {  # name: (groups, kernel, strides, dilations, pads_begin, pads_end, auto_pad)
+    "3x3_pad1": (1, 3, [1, 1], [1, 1], [1, 1], [1, 1], "explicit"),
+    "5x3_strided_dilated": (1, (5, 3), [2, 3], [2, 1], [2, 0], [1, 2], "explicit"),
+    "same_upper_stride2": (1, 3, [2, 2], [1, 1], [0, 0], [0, 0], "same_upper"),
+    "1x1_strided": (1, 1, [2, 2], [1, 1], [0, 0], [0, 0], "explicit"),
+    "grouped": (2, 3, [1, 1], [1, 1], [1, 1], [1, 1], "explicit"),
+    "depthwise_stride2": (6, 3, [2, 2], [1, 1], [1, 1], [1, 1], "explicit"),
+    "depthwise_dilated_valid": (6, 3, [1, 2], [2, 2], [0, 0], [0, 0], "valid"),
+}
+
+
+@pytest.mark.parametrize("name", CONVOLUTIONS)
+def test_convolution_kernels_against_f32(tmp_path, name):
+    """The emulator's own convolution kernels (im2col + matrix product, the depthwise loop), batch 2."""
+    groups, kernel, strides, dilations, pads_begin, pads_end, auto_pad = CONVOLUTIONS[name]
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    rng = np.random.default_rng(3)
+    data = ops.parameter([2, 6, 11, 9], np.float32, name="data")
+    if groups == 1:
+        weights = ops.constant(rng.standard_normal((4, 6, kh, kw)).astype(np.float32))
+        conv = ops.convolution(data, weights, strides, pads_begin, pads_end, dilations, auto_pad)
+    else:
+        out = 6 if groups == 6 else 4
+        weights = ops.constant(rng.standard_normal((groups, out // groups, 6 // groups, kh, kw)).astype(np.float32))
+        conv = ops.group_convolution(data, weights, strides, pads_begin, pads_end, dilations, auto_pad)
+    conv.set_friendly_name("conv")
+    xml, binf = save_ir(ov.Model([conv], [data], name), tmp_path)
+    x = rng.standard_normal((2, 6, 11, 9)).astype(np.float32)
+    exec_net = IEPlugin("MYRIAD").load(IENetwork(xml, binf), config={"PERF_COUNT": "YES"})
+    assert_close(exec_net.infer({"data": x})["conv"], openvino_infer(xml, {"data": x})[0], tol=8 * FP16_U)
+    native = "emulated_FP16_depthwise" if groups == 6 else "emulated_FP16_im2col_gemm"
+    assert exec_net.requests[0].get_perf_counts()["conv"]["exec_type"] == native
+
+
+def test_maxpool_indices_when_read(tmp_path):
+    data = ops.parameter([1, 2, 6, 6], np.float32, name="data")
+    pool = ops.max_pool(data, [2, 2], [1, 1], [1, 1], [0, 0], [3, 3])
+    pool.get_output_tensor(0).set_names({"values"})
+    pool.get_output_tensor(1).set_names({"indices"})
+    pool.set_friendly_name("pool")
+    xml, binf = save_ir(ov.Model([pool.output(0), pool.output(1)], [data], "pool"), tmp_path)
+    x = np.random.default_rng(4).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    values, indices = openvino_infer(xml, {"data": x})
+    out = IEPlugin("MYRIAD").load(IENetwork(xml, binf)).infer({"data": x})
+    np.testing.assert_array_equal(out["pool.1"], indices)
+    np.testing.assert_array_equal(out["pool.0"], values.astype(np.float16).astype(np.float32))
+
+
 def unsupported_model():
     """A network with layers outside the VPU's set: a 3-d convolution and ShuffleChannels."""
     data = ops.parameter([1, 4, 4, 4, 4], np.float32, name="data")
