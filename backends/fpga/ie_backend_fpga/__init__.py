@@ -40,7 +40,6 @@ class MinifloatNumerics(Numerics):
         self.name = name
         self.mantissa_bits = mantissa_bits
         self.max_finite = (2.0 - 2.0**-mantissa_bits) * 2.0**15
-        self.exec_type = f"emulated_{name}"
 
     def saturate(self, value):
         """A float32 constant with its finite values clamped to ±max_finite (other values as they are)."""
@@ -53,10 +52,6 @@ class MinifloatNumerics(Numerics):
 
     def store_float(self, array):
         return _ext.round_float(array, self.mantissa_bits)
-
-    def kernel(self, node):
-        """The layer's reference op under these numerics: the emulator's own kernel."""
-        return reference_kernel(node, self, fallback=False)._replace(exec_type=self.exec_type)
 
     def store(self, value):
         if isinstance(value, np.ndarray) and value.dtype == np.float16:
@@ -97,7 +92,7 @@ class FPGABackend(Backend):
                 continue
             reason = unsupported_reason(node, users)
             support[node.name] = (LayerSupport(False, False, "", reason=reason) if reason
-                                  else LayerSupport(True, True, numerics.name, numerics.exec_type))
+                                  else LayerSupport(True, True, numerics.name, _exec_type(numerics)))
         return support
 
     def compile(self, graph, config, num_requests):
@@ -112,11 +107,20 @@ class FPGABackend(Backend):
         numerics = _NUMERICS[config["FPGA_NUMERICS"]]
         for node in graph.nodes:  # weights are converted saturating, as OpenVINO compresses them to FP16
             node.values = [numerics.saturate(v) for v in node.values]
-        return ExecutorModel(GraphExecutor(graph, numerics.kernel, numerics=numerics), config)
+        return ExecutorModel(GraphExecutor(graph, lambda node: _kernel(node, numerics), numerics=numerics), config)
 
 
 def _runnable(node):
     return node.type not in ("Parameter", "Const", "Result") and not node.is_constant()
+
+
+def _exec_type(numerics):
+    return f"emulated_{numerics.name}"
+
+
+def _kernel(node, numerics):
+    """The layer's reference op under the bitstream's numerics: the emulator's own kernel."""
+    return reference_kernel(node, numerics, fallback=False)._replace(exec_type=_exec_type(numerics))
 
 
 @hookimpl
