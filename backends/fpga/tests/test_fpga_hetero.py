@@ -17,7 +17,8 @@ from fpga_nets import DIGITS_XML, depth, digits_accuracy, digits_test_set, model
 from helpers import assert_close, openvino_infer, rel_l2
 from ie_core import IENetwork, IEPlugin, available_devices
 
-pytestmark = pytest.mark.skipif("HETERO" not in available_devices(), reason="the HETERO device (ie-backend-hetero) is not available")
+pytestmark = pytest.mark.skipif("HETERO" not in available_devices(),
+                                reason="the HETERO device (ie-backend-hetero) is not available")
 
 UNIT_ROUNDOFF = {"FP11": 2.0**-6, "FP16": 2.0**-11}
 #: layer types of the digits CNN and where the default affinities put them

@@ -12,7 +12,8 @@ from helpers import assert_close, openvino_infer
 from myriad_nets import DIGITS_XML, depth, digits_test_set
 from ie_core import IENetwork, IEPlugin, available_devices
 
-pytestmark = pytest.mark.skipif("HETERO" not in available_devices(), reason="the HETERO device (ie-backend-hetero) is not available")
+pytestmark = pytest.mark.skipif("HETERO" not in available_devices(),
+                                reason="the HETERO device (ie-backend-hetero) is not available")
 
 FP16_U = 2.0**-11
 
