@@ -287,13 +287,19 @@ class IEPlugin:
         """Compile ``network`` for the device; returns an ExecutableNetwork with ``num_requests`` requests."""
         if not isinstance(network, IENetwork):
             raise NetworkArgumentError(f"load() needs an IENetwork, got {type(network).__name__}")
-        if isinstance(num_requests, bool) or not isinstance(num_requests, (int, np.integer)) or num_requests <= 0:
-            raise RequestError(
-                f"Incorrect number of requests specified: {num_requests}. Expected positive integer number."
-            )
+        _check_num_requests(num_requests)
         merged = self._backend.validate_config(config)
         graph = network._graph_for_load(self._backend.extension_ops())
         compiled = self._backend.compile(graph, merged, int(num_requests))
+        return ExecutableNetwork(compiled, graph, int(num_requests), merged)
+
+    def import_network(self, model_file, num_requests=1, config=None):
+        """Load a network that ``ExecutableNetwork.export`` wrote to ``model_file`` on this kind of device."""
+        if Capability.EXPORT_IMPORT not in self._backend.capabilities:
+            raise NotSupportedError(f"import_network is not supported by the {self._device} device")
+        _check_num_requests(num_requests)
+        merged = self._backend.validate_config(config)
+        graph, compiled = self._backend.import_network(os.fspath(model_file), merged, int(num_requests))
         return ExecutableNetwork(compiled, graph, int(num_requests), merged)
 
     def set_config(self, config):
@@ -377,6 +383,10 @@ class ExecutableNetwork:
         request = self.requests[request_id]
         request.async_infer(inputs)
         return request
+
+    def export(self, model_file):
+        """Write the compiled network to ``model_file``, for ``IEPlugin.import_network`` (devices that can)."""
+        self._compiled.export(os.fspath(model_file))
 
     def get_config(self, key):
         """The value of configuration key ``key`` the network was loaded with."""
@@ -555,6 +565,11 @@ class InferRequest:
                 raise InputNameError(f"No input with name {name} found in network; its inputs are {list(self.inputs)}")
             self.inputs[name][...] = _checked_input(name, value, target)
             self._bound.pop(name, None)
+
+
+def _check_num_requests(num_requests):
+    if isinstance(num_requests, bool) or not isinstance(num_requests, (int, np.integer)) or num_requests <= 0:
+        raise RequestError(f"Incorrect number of requests specified: {num_requests}. Expected positive integer number.")
 
 
 def _checked_input(name, value, target):

@@ -48,6 +48,7 @@ from .execution import (
 )
 from .graph import SOURCE_TYPES, Graph, Node, Output, output_name
 from .hookspecs import hookimpl
+from .ir import read_network
 from .numerics import F32, Numerics
 from .ops import OpContext, OpDef, get_op, registered_ops
 from .pipeline import Stage, TaskExecutor, run_stages, start_stages
@@ -94,6 +95,7 @@ __all__ = [
     "merge_perf_counts",
     "output_name",
     "precision_name",
+    "read_network",
     "reference_kernel",
     "registered_ops",
     "run_stages",
@@ -247,8 +249,8 @@ class Backend(ABC):
         """
 
     def import_network(self, path, config, num_requests):
-        """A CompiledModel read from a file that :meth:`CompiledModel.export` wrote
-        (:data:`Capability.EXPORT_IMPORT`)."""
+        """``(graph, compiled_model)`` read from a file that :meth:`CompiledModel.export` wrote
+        (:data:`Capability.EXPORT_IMPORT`): the shape-inferred graph the model runs, and the model."""
         raise NotSupportedError(f"the {self.device_name} device cannot import networks")
 
     def add_extension(self, path):
