@@ -306,6 +306,14 @@ def _mlp(b, rng):
     b.result(b.op("Softmax", b.op("Add", y, _weights(rng, 10)), version="opset8", axis=-1))
 
 
+def _mlp_relu(b, rng):
+    """MatMul + bias + ReLU, MatMul + bias: the MLP for devices with a CNN layer set (no GELU, no Softmax)."""
+    y = b.op("MatMul", b.parameter((4, 16)), _weights(rng, 16, 32, scale=0.3), transpose_a=False, transpose_b=False)
+    y = b.op("Relu", b.op("Add", y, _weights(rng, 32)))
+    y = b.op("MatMul", y, _weights(rng, 32, 10, scale=0.3), transpose_a=False, transpose_b=False)
+    b.result(b.op("Add", y, _weights(rng, 10)))
+
+
 def _layer_norm(b, rng):
     """MVN over the last axis with its affine Multiply and Add (LayerNorm)."""
     y = b.op("MVN", b.parameter((2, 5, 16)), np.array([-1], np.int64), version="opset6", eps=1e-5,
@@ -387,3 +395,4 @@ def heavy_network(b, rng):
 
 HEAVY = Case("heavy", heavy_network)
 MLP = Case("net_mlp", _mlp)
+MLP_RELU = Case("net_mlp_relu", _mlp_relu)
