@@ -49,10 +49,12 @@ __all__ = [
     "CPUBackend",
     "KERNEL_PROVIDERS",
     "NATIVE_TYPES",
+    "cpu_isa",
     "dnnl_version",
     "ie_core_backends",
     "include_dir",
     "kernel_for",
+    "native_isa",
     "stream_masks",
     "streams_for",
     "threads_for",
@@ -62,6 +64,18 @@ __all__ = [
 def dnnl_version():
     """The version of the oneDNN library in use, ``"major.minor.patch"``."""
     return _ext.dnnl_version()
+
+
+def cpu_isa():
+    """oneDNN's effective instruction set (``"avx2"``, ``"avx512_core_bf16"``, ...): the CPU's,
+    capped by the ``ONEDNN_MAX_CPU_ISA`` environment variable when it is set."""
+    return _ext.cpu_isa()
+
+
+def native_isa():
+    """The instruction set the backend's own kernels run on (``"avx512_core"``, ``"avx2"`` or
+    ``"sse2"``): the widest they were compiled for that :func:`cpu_isa` includes."""
+    return _ext.native_isa()
 
 
 def _non_negative_int(value):
