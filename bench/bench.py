@@ -8,13 +8,16 @@ small CNN of tests/models.py, and the bundled digits CNN of ie_core/data):
 * throughput with 1, 2 and 4 requests in flight (start_async), interleaved in windows;
 * load time (read + compile) against OpenVINO's compile_model and ORT's InferenceSession;
 * peak RSS of load + inference, each engine alone in a fresh subprocess;
+* N processes (default 2) running the same model (MobileNetV2) in a loop at once, as a server
+  with N workers or N containers on one host do: aggregate throughput and p50/p90 latency;
 
 prints the absolute figures, the ratios ie-core / best peer and the project's targets,
 and writes the same report (with the machine and versions) to ``--out``.
 
     python bench/bench.py [--models resnet50,mobilenet_v2,bert_encoder,small_cnn,digits]
                           [--runs 30] [--warmup 5] [--quick] [--out bench/RESULTS.md]
-                          [--no-rss] [--no-throughput]
+                          [--no-rss] [--no-throughput] [--no-multi]
+                          [--multi-procs 2] [--multi-seconds 8] [--multi-model mobilenet_v2]
 
 Needs the test dependencies (openvino, torch, onnx, onnxscript) plus ``pip install
 onnxruntime``. See bench/README.md for what each figure means. Tests never run this.
@@ -77,6 +80,11 @@ TARGET_BF16 = 1.2  # ie-core bf16 latency <= 1.2x OpenVINO default
 TARGET_TPUT = 0.9  # ie-core async throughput >= 0.9x OpenVINO's best
 TARGET_SMALL = 1.5  # digits / small CNN latency <= 1.5x OpenVINO's
 TARGET_PERF_SUM = 0.1  # ie-core perf counts of executed layers sum to within 10% of the latency
+
+MULTI_ENGINES = ("ie-f32", "ov-f32", "ort")  # the engines of the N-process section
+#: targets of project issue 7
+TARGET_MULTI_TPUT = 1.0  # N processes: ie-core f32 aggregate throughput >= 1.0x OpenVINO f32's
+TARGET_MULTI_P90 = 1.2  # N processes: ie-core f32 p90 <= 1.2x OpenVINO f32's
 
 SETTLE_S = 0.02  # pause between blocks of different engines: lets idle worker threads stop spinning
 
@@ -510,6 +518,91 @@ def measure_rss(engine_key, model, runs):
 
 
 # ----------------------------------------------------------------------------------------------
+# N processes at once: one engine, one model, each process in its own inference loop
+
+
+def loop_child(spec):
+    """Runs in each of the N subprocesses: load, warm up, say READY, read the common start time
+    (time.time() seconds) from stdin, infer in a loop until start + seconds; prints one JSON line."""
+    try:
+        engine = make_engine(spec["engine"])
+        model = {"xml": spec["xml"], "onnx": spec["onnx"], "name": spec["model"]}
+        variants = [{k: np.asarray(v, dtype=spec["dtypes"][k]).reshape(spec["shapes"][k]) for k, v in var.items()}
+                    for var in spec["variants"]]
+        handle, _, _ = engine.load(model)
+        for j in range(spec["warmup"]):
+            engine.infer(handle, variants[j % 2])
+    except Unavailable as exc:
+        print("LOOP-JSON " + json.dumps({"ok": False, "why": str(exc)}), flush=True)
+        return
+    print("READY", flush=True)
+    start = float(sys.stdin.readline())
+    time.sleep(max(0.0, start - time.time()))
+    stop = time.perf_counter() + spec["seconds"]
+    latencies = []
+    while True:
+        t0 = time.perf_counter()
+        if t0 >= stop:
+            break
+        engine.infer(handle, variants[len(latencies) % 2])
+        latencies.append((time.perf_counter() - t0) * 1e3)
+    print("LOOP-JSON " + json.dumps({"ok": True, "latencies_ms": latencies}), flush=True)
+
+
+def measure_processes(engine_key, model, procs, seconds, warmup):
+    """``procs`` processes running ``engine_key`` on ``model`` for the same ``seconds``: aggregate
+    inferences/s, p50/p90 over all their inferences (ms), inferences per process; or {"ok": False}."""
+    spec = {
+        "engine": engine_key, "model": model["name"], "xml": model["xml"], "onnx": model["onnx"],
+        "seconds": seconds, "warmup": warmup,
+        "variants": [{k: v.ravel().tolist() for k, v in var.items()} for var in model["variants"]],
+        "shapes": {k: list(v.shape) for k, v in model["inputs"].items()},
+        "dtypes": {k: str(v.dtype) for k, v in model["inputs"].items()},
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+        spec_path = f.name
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_loop-child", spec_path]
+    children = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(procs)]
+    try:
+        results = []
+        for child in children:  # every child loaded and warm before any of them starts
+            line = child.stdout.readline()
+            if line.strip() != "READY":
+                results.append(json.loads(line[len("LOOP-JSON "):]) if line.startswith("LOOP-JSON ")
+                               else {"ok": False, "why": "child failed: " + _tail(child)})
+        if not results:
+            start = f"{time.time() + 0.5}\n"
+            for child in children:
+                child.stdin.write(start)
+                child.stdin.flush()
+            for child in children:
+                out, _ = child.communicate(timeout=seconds + 600)
+                line = next((x for x in out.splitlines() if x.startswith("LOOP-JSON ")), None)
+                results.append(json.loads(line[len("LOOP-JSON "):]) if line
+                               else {"ok": False, "why": f"child failed (rc {child.returncode})"})
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+        os.unlink(spec_path)
+    failed = [r for r in results if not r.get("ok")]
+    if failed:
+        return {"ok": False, "why": failed[0].get("why")}
+    ms = np.concatenate([np.asarray(r["latencies_ms"]) for r in results])
+    return {"ok": True, "per_process": [len(r["latencies_ms"]) for r in results], "throughput": ms.size / seconds,
+            "p50": float(np.median(ms)), "p90": float(np.percentile(ms, 90))}
+
+
+def _tail(child):
+    child.kill()
+    _, err = child.communicate()
+    return " | ".join(line.strip() for line in err.strip().splitlines()[-3:])
+
+
+# ----------------------------------------------------------------------------------------------
 # measurements in the main process
 
 
@@ -682,6 +775,11 @@ def machine_info():
     except OSError:
         info["ram"] = "?"
     info["os"] = f"{platform.system()} {platform.release()}"
+    import ie_backend_cpu
+
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    info["isa"] = (f"{ie_backend_cpu.cpu_isa()} (oneDNN's effective ISA, which ie-core's own kernels follow: "
+                   f"{ie_backend_cpu.native_isa()})" + (f", capped by ONEDNN_MAX_CPU_ISA={cap}" if cap else ""))
     return info
 
 
@@ -757,7 +855,7 @@ def table(header, rows):
     return out
 
 
-def report(args, results, rss, meta):
+def report(args, results, rss, multi, meta):
     L = []
     keys = list(ENGINES)
     labels = [ENGINES[k][0] for k in keys]
@@ -770,6 +868,7 @@ def report(args, results, rss, meta):
              f"{m['threads_per_core']} threads/core, {m['usable_cpus']} usable), hypervisor {m['hypervisor']}, "
              f"RAM {m['ram']}, {m['os']}")
     L.append(f"- CPU flags: {m['flags']}")
+    L.append(f"- instruction set: {m['isa']}")
     L.append("- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     L.append(f"- noise: load average {meta['load_before']} before, {meta['load_after']} after; "
              f"CPU steal time during the run {meta['steal']}")
@@ -943,8 +1042,27 @@ def report(args, results, rss, meta):
     L += table(["model"] + labels, rows)
     L.append("")
 
+    # --- N processes
+    if multi:
+        L.append(f"## {args.multi_procs} processes at once ({args.multi_model}, {args.multi_seconds:g} s)")
+        L.append("")
+        L.append(f"{args.multi_procs} processes, each with the engine's default threading, load the model, warm up, "
+                 f"then run sync batch-1 inferences in a loop for the same {args.multi_seconds:g} s (one engine at a "
+                 "time): inferences completed per process, aggregate inferences/s, p50/p90 over all their inferences. "
+                 "Ratios: ie-core f32 / OpenVINO f32.")
+        L.append("")
+        rows = []
+        for k, r in multi.items():
+            if not r.get("ok"):
+                rows.append([ENGINES[k][0], "n/a", "n/a", "n/a", f"n/a ({r.get('why')})"])
+                continue
+            rows.append([ENGINES[k][0], " + ".join(str(c) for c in r["per_process"]), fmt(r["throughput"], 1),
+                         fmt(r["p50"]), fmt(r["p90"])])
+        L += table(["engine", "inferences per process", "aggregate (inf/s)", "p50 (ms)", "p90 (ms)"], rows)
+        L.append("")
+
     # --- targets
-    L.append("## Targets (project issue 3)")
+    L.append("## Targets (project issues 3 and 7)")
     L.append("")
     for name, res in results.items():
         med = {k: v["median"] for k, v in res["latency"].items()}
@@ -987,6 +1105,16 @@ def report(args, results, rss, meta):
             L.append(f"- {name}: {ENGINES[k][0]} perf counts sum {fmt(pc['sum'], 3)} ms vs latency "
                      f"{fmt(pc['latency'], 3)} ms = {pc['ratio']:.2f} (target within {TARGET_PERF_SUM:.0%}): "
                      f"**{'met' if ok else 'not met'}**")
+    ie, ov = multi.get("ie-f32", {}), multi.get("ov-f32", {})
+    if ie.get("ok") and ov.get("ok"):
+        r = ratio(ie["throughput"], ov["throughput"])
+        L.append(f"- {args.multi_procs} processes on {args.multi_model}: aggregate throughput, ie-core f32 "
+                 f"{fmt(ie['throughput'], 1)}/s vs OpenVINO f32 {fmt(ov['throughput'], 1)}/s = {fmt_ratio(r)} "
+                 f"(target >= {TARGET_MULTI_TPUT}x): **{verdict(r, TARGET_MULTI_TPUT, higher_is_better=True)}**")
+        r = ratio(ie["p90"], ov["p90"])
+        L.append(f"- {args.multi_procs} processes on {args.multi_model}: p90, ie-core f32 {fmt(ie['p90'])} ms vs "
+                 f"OpenVINO f32 {fmt(ov['p90'])} ms = {fmt_ratio(r)} (target <= {TARGET_MULTI_P90}x): "
+                 f"**{verdict(r, TARGET_MULTI_P90)}**")
     L.append("")
     return "\n".join(L)
 
@@ -1009,10 +1137,15 @@ def parse_args(argv):
     p.add_argument("--json", default=None, help="also write the raw figures as JSON to this path")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     p.add_argument("--no-throughput", action="store_true", help="skip the throughput measurement")
+    p.add_argument("--no-multi", action="store_true", help="skip the N-processes section")
+    p.add_argument("--multi-procs", type=int, default=2, help="processes of the N-processes section (default 2)")
+    p.add_argument("--multi-seconds", type=float, default=None, help="seconds each of them runs (default 8)")
+    p.add_argument("--multi-model", default="mobilenet_v2", help="the model they run (default mobilenet_v2)")
     p.add_argument("--_rss-child", dest="rss_child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_loop-child", dest="loop_child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    defaults = dict(runs=30, warmup=5, block=5, window=1.5, rounds=3, load_reps=3, rss_runs=10)
-    quick = dict(runs=10, warmup=2, block=5, window=0.3, rounds=1, load_reps=1, rss_runs=3)
+    defaults = dict(runs=30, warmup=5, block=5, window=1.5, rounds=3, load_reps=3, rss_runs=10, multi_seconds=8.0)
+    quick = dict(runs=10, warmup=2, block=5, window=0.3, rounds=1, load_reps=1, rss_runs=3, multi_seconds=2.0)
     for k, v in (quick if args.quick else defaults).items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -1022,6 +1155,8 @@ def parse_args(argv):
         p.error(f"unknown model(s) {', '.join(bad)}; choose from {', '.join(ALL_MODELS)}")
     if args.runs < 1 or args.block < 1 or args.rounds < 1 or args.load_reps < 1 or args.warmup < 0 or args.window <= 0:
         p.error("--runs, --block, --rounds, --load-reps must be >= 1, --warmup >= 0, --window > 0")
+    if args.multi_procs < 1 or args.multi_seconds <= 0 or args.multi_model not in ALL_MODELS:
+        p.error(f"--multi-procs must be >= 1, --multi-seconds > 0, --multi-model one of {', '.join(ALL_MODELS)}")
     return args
 
 
@@ -1030,6 +1165,10 @@ def main(argv=None):
     if args.rss_child:
         with open(args.rss_child) as f:
             rss_child(json.load(f))
+        return 0
+    if args.loop_child:
+        with open(args.loop_child) as f:
+            loop_child(json.load(f))
         return 0
     try:
         import onnxruntime  # noqa: F401
@@ -1069,6 +1208,17 @@ def main(argv=None):
                     f"peak {r['peak_mib']:.0f} MiB, cold load {r['cold_load_s'] * 1e3:.0f} ms" if r.get("ok") else f"n/a ({r.get('why')})"))
             rss[model["name"]] = per
 
+    multi = {}
+    if not args.no_multi:
+        model = next((m for m in prepared if m["name"] == args.multi_model), None) or prepare_model(
+            args.multi_model, directory)
+        for k in MULTI_ENGINES:
+            multi[k] = measure_processes(k, model, args.multi_procs, args.multi_seconds, args.warmup)
+            r = multi[k]
+            log(f"[{model['name']}] {args.multi_procs} processes, {ENGINES[k][0]}: " + (
+                f"{r['throughput']:.1f} inf/s, p50 {r['p50']:.2f} ms, p90 {r['p90']:.2f} ms" if r.get("ok")
+                else f"n/a ({r.get('why')})"))
+
     steal1 = cpu_times()
     if steal0 and steal1 and steal1[0] > steal0[0]:
         meta["steal"] = f"{100.0 * (steal1[1] - steal0[1]) / (steal1[0] - steal0[0]):.1f}%"
@@ -1076,14 +1226,15 @@ def main(argv=None):
         meta["steal"] = "n/a"
     meta["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     meta["wall_s"] = time.time() - start
-    text = report(args, results, rss, meta)
+    text = report(args, results, rss, multi, meta)
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     log(f"written to {out}")
     if args.json:
-        raw = {"meta": meta, "results": results, "rss": rss, "engines": {k: v[0] for k, v in ENGINES.items()}}
+        raw = {"meta": meta, "results": results, "rss": rss, "multi": multi,
+               "engines": {k: v[0] for k, v in ENGINES.items()}}
         Path(args.json).write_text(json.dumps(raw, indent=1, default=str) + "\n")
         log(f"raw figures written to {args.json}")
     return 0

@@ -3,7 +3,10 @@
 Skipped when the backend is not installed (``pip install ./backends/cpu``).
 """
 
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 
@@ -535,6 +538,147 @@ def test_bind_thread_pins_stream_threads(bind, tmp_path):
     team = _ext.team_cpus(2)
     if bind == "YES":
         assert team[1] == list(stream_masks({"CPU_BIND_THREAD": "YES"}, 1, 2)[0][1])
+
+
+def test_threads_are_not_pinned_by_default(tmp_path):
+    """CPU_BIND_THREAD defaults to NO: a process rarely owns every CPU, and pinned processes
+    stack their threads on the same CPUs (each numbers its CPUs from the first)."""
+    from ie_backend_cpu import stream_masks
+
+    assert ie_backend_cpu.CPUBackend.config_options["CPU_BIND_THREAD"].default == "NO"
+    assert stream_masks({}, 2, 1) == [None, None]
+    xml, inputs = _matmul_ir(tmp_path, 64)
+    net = IENetwork(model=xml, weights=xml[:-4] + ".bin")
+    before = _thread_cpus()
+    process = before[str(os.getpid())]
+    exec_net = IEPlugin("CPU").load(net, num_requests=2, config={"CPU_THREADS_NUM": "2"})
+    handles = [exec_net.start_async(request_id=i, inputs=inputs) for i in range(2)]
+    assert all(h.wait(-1) == 0 for h in handles)
+    exec_net.infer(inputs)
+    new = {t: c for t, c in _thread_cpus().items() if t not in before}
+    assert new and all(c == process for c in new.values()), (process, new)
+
+
+def _wait_for(condition):
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_cpu_budget_queues_teams_in_order():
+    """A team waits for CPUs no other running inference holds; those queued start in arrival
+    order; a one-thread inference starts at once unless others wait before it."""
+    from ie_backend_cpu.sharing import CpuBudget
+
+    budget = CpuBudget(4)
+    first = budget.acquire(8)  # a team larger than the CPUs takes them all
+    assert first == 4 and budget.busy == 4
+    budget.release(budget.acquire(1))  # nobody waiting: one thread starts although all CPUs are held
+    seen, done = {}, threading.Event()
+
+    def team():
+        weight = budget.acquire(2)
+        seen["team"] = weight
+        done.wait()
+        budget.release(weight)
+
+    def single():
+        weight = budget.acquire(1)
+        seen["single"] = budget.busy
+        budget.release(weight)
+
+    threads = [threading.Thread(target=team), threading.Thread(target=single)]
+    threads[0].start()
+    _wait_for(lambda: budget.waiting == 1)
+    threads[1].start()
+    _wait_for(lambda: budget.waiting == 2)
+    assert not seen
+    budget.release(first)
+    threads[1].join(30)
+    assert seen == {"team": 2, "single": 3}  # the one-thread inference started after the team
+    done.set()
+    threads[0].join(30)
+    assert budget.busy == 0 and budget.waiting == 0
+
+
+def test_networks_take_turns_on_the_cpus(tmp_path):
+    """Two networks whose OpenMP teams each need every CPU never run at the same time."""
+    from ie_backend_cpu.sharing import process_cpu_count
+
+    cpus = process_cpu_count()
+    if cpus < 2:
+        pytest.skip("one CPU: every inference runs on one thread")
+    xml, inputs = _matmul_ir(tmp_path, 64)
+    net = IENetwork(model=xml, weights=xml[:-4] + ".bin")
+    lock, running, peak = threading.Lock(), [0], [0]
+    nets = []
+    for _ in range(2):
+        exec_net = IEPlugin("CPU").load(net, config={"CPU_THREADS_NUM": str(cpus)})
+        model = exec_net._compiled  # ie_core internals: the backend's CompiledModel
+        assert model.team == cpus
+        original = model.executor.run
+
+        def run(*args, _original=original, **kwargs):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.02)
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        model.executor.run = run
+        nets.append(exec_net)
+    workers = [threading.Thread(target=lambda n=n: [n.infer(inputs) for _ in range(3)]) for n in nets]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert peak[0] == 1
+
+
+def _python(code, **env):
+    """stdout of ``python -c code`` with ``env`` added to (or, for None values, removed from) the environment."""
+    full = {k: v for k, v in os.environ.items() if env.get(k, "") is not None}
+    full.update({k: v for k, v in env.items() if v is not None})
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("policy", [None, "PASSIVE"])
+def test_gnu_openmp_spins_briefly_unless_the_user_chose(policy):
+    """Without GOMP_SPINCOUNT / OMP_WAIT_POLICY, the backend loads GNU OpenMP with its bounded spin
+    count (and leaves the environment as it was); a policy the user set is kept."""
+    from ie_backend_cpu._preload import GOMP_SPINCOUNT
+
+    code = "import os, ie_backend_cpu as b; print(b.SPIN_POLICY); print(os.environ.get('GOMP_SPINCOUNT'))"
+    out = _python(code, GOMP_SPINCOUNT=None, OMP_WAIT_POLICY=policy).splitlines()
+    if policy is None:
+        assert out == [f"GOMP_SPINCOUNT={GOMP_SPINCOUNT} (the backend's default)", "None"]
+    else:
+        assert out == [f"OMP_WAIT_POLICY={policy} (set by the user)", "None"]
+
+
+def test_native_kernels_follow_onednn_instruction_set():
+    """The backend's own kernels run the widest set they were compiled for that oneDNN's
+    effective instruction set includes."""
+    isa = ie_backend_cpu.cpu_isa()
+    expected = "avx512_core" if isa.startswith("avx512_core") else "avx2" if isa.startswith("avx2") else "sse2"
+    assert ie_backend_cpu.native_isa() == expected
+
+
+def test_onednn_max_cpu_isa_caps_both():
+    """ONEDNN_MAX_CPU_ISA=AVX2 (read by oneDNN) caps oneDNN's primitives and the backend's own kernels."""
+    if not ie_backend_cpu.cpu_isa().startswith(("avx2", "avx512")):
+        pytest.skip(f"the CPU's instruction set ({ie_backend_cpu.cpu_isa()}) is below AVX2")
+    code = ("import numpy as np, ie_backend_cpu as b; e = b._ext; "
+            "print(b.cpu_isa(), b.native_isa(), e.transformer.reduce('sum', 2, 8, 1, [2]).impl, "
+            "e.eltwise('eltwise_relu', [1, 64], [1, 64]).impl)")
+    cpu, native, reduce, relu = _python(code, ONEDNN_MAX_CPU_ISA="AVX2").split()
+    assert (cpu, native, reduce) == ("avx2", "avx2", "native:reduce_avx2")
+    assert "avx512" not in relu
 
 
 def test_shared_streams_copy_outputs(tmp_path):

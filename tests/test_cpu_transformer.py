@@ -336,6 +336,18 @@ def test_reduce_bert_pooling(tmp_path):
 # ---------------------------------------------------------------------------------------- views
 
 
+def test_kernels_name_their_instruction_set():
+    """Each kernel's implementation name ends in the instruction set its loops run on."""
+    tf = ie_backend_cpu._ext.transformer
+    isa = ie_backend_cpu.native_isa()
+    f32 = np.dtype(np.float32)
+    kernels = [tf.reduce("sum", 2, 8, 1, [2]), tf.convert([4], f32, np.dtype(np.int32)),
+               tf.mvn(2, 8, 3, 1e-5, True, True, [2, 8, 3]), tf.transpose([4, 8], [1, 0], f32)]
+    assert all(k.impl.endswith("_" + isa) for k in kernels), [k.impl for k in kernels]
+    dims = [1, 2, 4, 8]
+    assert tf.sdpa(dims, dims, dims, [], False, False, False, False, dims).impl.endswith(":softmax_" + isa)
+
+
 def test_reshape_squeeze_unsqueeze_are_views(tmp_path):
     x = rand(1, 128, 384)
 

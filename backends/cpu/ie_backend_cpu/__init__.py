@@ -38,24 +38,30 @@ from ie_core.backend import (
     yes_no,
 )
 
+from ._preload import bound_spinning as _bound_spinning
 from ._preload import preload as _preload
 
+SPIN_POLICY = _bound_spinning()  # before anything loads libgomp
 _DNNL_PATH = _preload()
 
 from . import _ext  # noqa: E402  (after the preload)
 from .compiler import CompiledGraph  # noqa: E402
 from .extension import CPUExtensions, include_dir  # noqa: E402
 from .kernels import KERNEL_PROVIDERS, NATIVE_TYPES, kernel_for  # noqa: E402
+from .sharing import PROCESS_CPUS, process_cpu_count  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [
     "CPUBackend",
     "KERNEL_PROVIDERS",
     "NATIVE_TYPES",
+    "SPIN_POLICY",
+    "cpu_isa",
     "dnnl_version",
     "ie_core_backends",
     "include_dir",
     "kernel_for",
+    "native_isa",
     "stream_masks",
     "streams_for",
     "threads_for",
@@ -67,19 +73,24 @@ def dnnl_version():
     return _ext.dnnl_version()
 
 
+def cpu_isa():
+    """oneDNN's effective instruction set (``"avx2"``, ``"avx512_core_bf16"``, ...): the CPU's,
+    capped by the ``ONEDNN_MAX_CPU_ISA`` environment variable when it is set."""
+    return _ext.cpu_isa()
+
+
+def native_isa():
+    """The instruction set the backend's own kernels run on (``"avx512_core"``, ``"avx2"`` or
+    ``"sse2"``): the widest they were compiled for that :func:`cpu_isa` includes."""
+    return _ext.native_isa()
+
+
 def _non_negative_int(value):
     return value.isdigit()
 
 
 def _streams(value):
     return value in ("", "CPU_THROUGHPUT_AUTO", "CPU_THROUGHPUT_NUMA") or (value.isdigit() and int(value) > 0)
-
-
-def _cpu_count():
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 # EXCLUSIVE_ASYNC_REQUESTS=YES serialises inferences of every compiled model that set it.
@@ -112,13 +123,16 @@ class CPUBackend(Backend):
         many as cores on small machines, one per 4 cores on large ones: what
         reaches a machine's throughput with that many requests in flight); NUMA
         one per NUMA node.
-    ``CPU_BIND_THREAD`` (YES/NO/NUMA/HYBRID_AWARE; default YES)
-        YES pins each stream's threads to CPUs of their own, one CPU per thread
-        (HYBRID_AWARE does the same: there is no core-type scheduling); NUMA
-        keeps each stream's threads on one NUMA node; NO leaves placement to
-        the OS. Asynchronous inferences run on the stream's worker thread, which
-        is pinned with its OpenMP team; a synchronous ``infer()`` runs on the
+    ``CPU_BIND_THREAD`` (YES/NO/NUMA/HYBRID_AWARE; default NO)
+        NO leaves placement to the OS. YES pins each stream's threads to CPUs of
+        their own, one CPU per thread (HYBRID_AWARE does the same: there is no
+        core-type scheduling); NUMA keeps each stream's threads on one NUMA node.
+        Asynchronous inferences run on the stream's worker thread, which is
+        pinned with its OpenMP team; a synchronous ``infer()`` runs on the
         calling thread, which is never pinned (only its OpenMP team threads are).
+        Pin only when the process has its CPUs to itself: every process numbers
+        the CPUs of its affinity mask from the first, so two pinned processes
+        stack their threads on the same CPUs.
     ``EXCLUSIVE_ASYNC_REQUESTS`` (YES/NO)
         YES runs the inferences of such networks one at a time (process-wide lock).
 
@@ -131,6 +145,14 @@ class CPUBackend(Backend):
 
     ``DYN_BATCH_ENABLED``/``DYN_BATCH_LIMIT`` are not accepted: kernels are built
     for the network's static shapes.
+
+    Sharing the machine (README, "Sharing the machine"): threads are not pinned
+    unless ``CPU_BIND_THREAD`` asks; GNU OpenMP's idle threads spin briefly, then
+    sleep (:data:`SPIN_POLICY`; ``GOMP_SPINCOUNT``/``OMP_WAIT_POLICY`` set by the
+    user win); an inference whose OpenMP team has several threads starts only when
+    that many of the process's CPUs are free of other running inferences, of any
+    network (:mod:`ie_backend_cpu.sharing`). ``ONEDNN_MAX_CPU_ISA`` caps the
+    instruction set of oneDNN and of the backend's own kernels (:func:`cpu_isa`).
     """
 
     device_name = "CPU"
@@ -149,7 +171,7 @@ class CPUBackend(Backend):
             "a positive integer, CPU_THROUGHPUT_AUTO or CPU_THROUGHPUT_NUMA",
         ),
         "CPU_BIND_THREAD": ConfigOption(
-            "YES",
+            "NO",
             lambda v: v in ("YES", "NO", "NUMA", "HYBRID_AWARE"),
             "pin each stream's threads: to a CPU each (YES, HYBRID_AWARE), to a NUMA node (NUMA), not at all (NO)",
             "YES/NO/NUMA/HYBRID_AWARE",
@@ -197,9 +219,9 @@ def streams_for(config, num_requests=1):
     """How many inferences run at once under ``config`` (a validated config dict) with ``num_requests`` requests."""
     streams = config.get("CPU_THROUGHPUT_STREAMS", "")
     if streams == "":
-        return max(1, min(num_requests, _cpu_count()))
+        return max(1, min(num_requests, process_cpu_count()))
     if streams == "CPU_THROUGHPUT_AUTO":
-        return max(min(_cpu_count(), 4), _cpu_count() // 4)
+        return max(min(process_cpu_count(), 4), process_cpu_count() // 4)
     if streams == "CPU_THROUGHPUT_NUMA":
         return max(1, len(_numa_node_cpus()))
     return int(streams)
@@ -222,7 +244,7 @@ def stream_masks(config, streams, threads):
     it); NUMA lets the threads of stream k float over the CPUs of NUMA node
     k mod nodes; NO pins nothing.
     """
-    mode = config.get("CPU_BIND_THREAD", "YES")
+    mode = config.get("CPU_BIND_THREAD", "NO")
     if mode == "NO":
         return [None] * streams
     cpus = sorted(os.sched_getaffinity(0))
@@ -292,6 +314,8 @@ class CPUCompiledModel(CompiledModel):
         self.plan = compiled_graph(graph, self.config, num_requests)
         self.executor = GraphExecutor(graph, steps=self.plan.steps, static_counts=self.plan.static_counts,
                                       support=self.plan.support)
+        # the OpenMP team an inference leads (tiny networks' programs run on one thread)
+        self.team = max((p.threads for p in self.plan.programs), default=self.threads)
         count = min(streams_for(self.config, num_requests), max(1, num_requests))
         self.streams = [Stream(self, masks) for masks in stream_masks(self.config, count, self.threads)]
         self.shared = num_requests > count
@@ -316,11 +340,12 @@ class CPUCompiledModel(CompiledModel):
             stream.executor.close()
 
     def run(self, stream, inputs):
-        """One inference on ``stream``'s memory: (outputs, per-layer times or None)."""
+        """One inference on ``stream``'s memory, once its team's CPUs are free: (outputs, per-layer times or None)."""
         if self.exclusive:
-            with _EXCLUSIVE:
+            with _EXCLUSIVE, PROCESS_CPUS.held(self.team):
                 return self.executor.run(inputs, self.profile, stream.state)
-        return self.executor.run(inputs, self.profile, stream.state)
+        with PROCESS_CPUS.held(self.team):
+            return self.executor.run(inputs, self.profile, stream.state)
 
     def run_pooled(self, request, inputs):
         """Run ``request`` on the stream of the calling pool worker, or queue it for the first free one and wait."""

@@ -7,10 +7,11 @@ handles natively, or None (the caller then uses another kernel or the reference)
 IR types                                  kernel
 ========================================  ==================================================
 ScaledDotProductAttention (f32)           oneDNN matmul Q·Kᵀ, fused scale + mask (f32 additive
-                                          or boolean, broadcast) / causal + softmax per row
-                                          (AVX-512 when available), oneDNN matmul P·V
-MVN v1/v6 (f32)                           rows (LayerNorm) or [outer, axes, inner] blocks;
-                                          eps inside/outside sqrt, normalize_variance
+                                          or boolean, broadcast) / causal + softmax per row,
+                                          oneDNN matmul P·V
+MVN v1/v6 (f32)                           rows (LayerNorm: oneDNN layer normalization with eps
+                                          inside sqrt and normalize_variance) or [outer, axes,
+                                          inner] blocks; eps inside/outside sqrt
 Transpose (any 1/2/4/8-byte type)         strided copy on collapsed dims: block copies for
                                           head split/merge ([0,2,1,3]), tiled 2-D transposes
 Broadcast v1/v3 (numpy, bidirectional,    strided copy with zero strides
@@ -22,6 +23,12 @@ ReduceSum/Mean/Max/Min/Prod/L1/L2 (f32)   reduced axes contiguous (size-1 dims a
                                           double accumulators
 Reshape, Squeeze, Unsqueeze (any type)    zero-copy views (``np.reshape``)
 ========================================  ==================================================
+
+The loops that are not oneDNN primitives (softmax rows, the other MVN forms, reductions,
+Convert, strided copies) are compiled for AVX-512, AVX2 and the baseline and run on the
+widest that oneDNN's effective instruction set includes (``ONEDNN_MAX_CPU_ISA`` caps
+both); the kernels' ``exec_type`` ends in it (``native:reduce_avx2``,
+``attention:brg:avx512_core:softmax_avx512_core``).
 
 In a compiled network (compiler.py) f32 attention and LayerNorm layers usually run
 inside a native program instead, on the same C++ cores (with their Transposes and

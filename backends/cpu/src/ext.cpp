@@ -31,6 +31,8 @@
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "common.hpp"
+#include "isa.hpp"
+#include "vec_kernels.hpp"
 
 namespace py = pybind11;
 using dnnl::algorithm;
@@ -353,6 +355,10 @@ PYBIND11_MODULE(_ext, m) {
         s << v->major << "." << v->minor << "." << v->patch;
         return s.str();
     }, "oneDNN's version as major.minor.patch");
+    m.def("cpu_isa", &dnnl_isa_name,
+          "oneDNN's effective instruction set: the CPU's, capped by ONEDNN_MAX_CPU_ISA (e.g. avx512_core_bf16)");
+    m.def("native_isa", []() { return std::string(vec::kernels().isa); },
+          "The instruction set the extension's own kernels run on (follows cpu_isa(): avx512_core, avx2, sse2)");
     m.def("dnnl_hash", []() { return std::string(dnnl_version()->hash); }, "oneDNN's git hash");
     m.def("omp_max_threads", []() { return omp_get_max_threads(); },
           "omp_get_max_threads() of the calling thread (what oneDNN uses on it)");

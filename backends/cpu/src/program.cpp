@@ -95,9 +95,10 @@ struct AttentionKernel : NativeKernel {
 struct LayerNormKernel : NativeKernel {
     ie_tf::LayerNorm norm;
     explicit LayerNormKernel(ie_tf::LayerNorm n) : norm(std::move(n)) {}
-    void execute(dnnl::stream &, const std::unordered_map<int, memory> &args) const override {
-        norm.execute(static_cast<const float *>(buffer_of(args, DNNL_ARG_SRC)),
-                     static_cast<float *>(buffer_of(args, DNNL_ARG_DST)));
+    void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const override {
+        void *scratch = args.count(DNNL_ARG_SCRATCHPAD) ? buffer_of(args, DNNL_ARG_SCRATCHPAD) : nullptr;
+        norm.execute(strm, static_cast<const float *>(buffer_of(args, DNNL_ARG_SRC)),
+                     static_cast<float *>(buffer_of(args, DNNL_ARG_DST)), scratch);
     }
 };
 
@@ -491,22 +492,18 @@ public:
         ThreadGuard guard(threads);
         Step &step = new_step(name);
         int s = ensure_plain(step, src, dt::f32);
-        ie_tf::LayerNorm norm;
-        norm.n = n;
-        norm.rows = static_cast<int64_t>(md(s).get_size() / sizeof(float)) / n;
-        norm.eps = eps;
-        norm.inside = inside;
-        norm.norm_var = norm_var;
-        if (gamma) norm.gamma.assign(gamma->data(), gamma->data() + gamma->size());
-        if (beta) norm.beta.assign(beta->data(), beta->data() + beta->size());
-        if (!norm.gamma.empty() && norm.gamma.size() != size_t(n)) throw std::invalid_argument("gamma size");
-        if (!norm.beta.empty() && norm.beta.size() != size_t(n)) throw std::invalid_argument("beta size");
+        auto values = [](const std::optional<farray> &a) {
+            return a ? std::vector<float>(a->data(), a->data() + a->size()) : std::vector<float>{};
+        };
+        const int64_t rows = static_cast<int64_t>(md(s).get_size() / sizeof(float)) / n;
+        ie_tf::LayerNorm norm(rows, n, eps, inside, norm_var, values(gamma), values(beta));
         tensors[dst].md = plain_md(tensors[dst].dims);
         step.inplace_src = s;
         step.inplace_dst = dst;
         Exec e;
         e.native = std::make_shared<LayerNormKernel>(norm);
         e.args = {{DNNL_ARG_SRC, s, md(s)}, {DNNL_ARG_DST, dst, tensors[dst].md}};
+        e.scratch = byte_md(norm.scratch_bytes());
         step.impl = norm.impl();
         step.execs.push_back(std::move(e));
     }
@@ -778,6 +775,7 @@ void init_program(py::module_ &m) {
         .def("finalize", &Program::finalize)
         .def("new_request", &Program::new_request)
         .def("steps", &Program::step_info, "(layer name, implementation, primitives run incl. reorders) per step")
+        .def_readonly("threads", &Program::threads)
         .def_readonly("arena_size", &Program::arena_size)
         .def_readonly("scratch_size", &Program::scratch_size)
         .def("tensor_layout", [](const Program &p, int t) {

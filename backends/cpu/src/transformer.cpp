@@ -8,9 +8,12 @@
 // compiled model's OpenMP thread count (`threads`, 0 = the process default), set on the
 // executing thread around the call.
 //
-// Hot loops (MVN rows, the attention softmax) have an AVX-512 path chosen at run time
-// (__builtin_cpu_supports) next to a portable one, so the extension itself needs no -march.
-// ScaledDotProductAttention runs its two matrix products as oneDNN matmul primitives.
+// oneDNN primitives do what they can: the attention's two matrix products (matmul), LayerNorm
+// with eps inside the square root (layer normalization) and the f32 -> bf16 conversions
+// (reorder). The other loops (the attention's fused scale/mask/softmax, the other MVN forms,
+// reductions, Convert, strided copies) are vec_kernels.hpp's, compiled per instruction set and
+// chosen at run time like oneDNN's (isa.hpp): implementation names end in the set in use
+// ("native:reduce_avx2", "attention:brg:avx512_core:softmax_avx512_core").
 // The attention and LayerNorm cores (transformer.hpp) also run as steps of native programs.
 //
 // Registered by ext.cpp's PYBIND11_MODULE through transformer_module(m), as the submodule
@@ -28,19 +31,17 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define IE_TF_X86 1
-#endif
-
 #include "common.hpp"
+#include "isa.hpp"
 #include "transformer.hpp"
+#include "vec_kernels.hpp"
 
 namespace py = pybind11;
 
@@ -48,15 +49,11 @@ namespace ie_tf {
 
 using iecpu::dense_strides;
 using iecpu::ThreadGuard;
+using iecpu::vec::DT;
+using iecpu::vec::RedOp;
 
-bool has_avx512() {
-#ifdef IE_TF_X86
-    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    return ok;
-#else
-    return false;
-#endif
-}
+// "<what>_<instruction set of the vec kernels>"
+std::string native_impl(const std::string &what) { return what + "_" + iecpu::vec::kernels().isa; }
 
 int64_t prod(const dims_t &d, size_t from = 0, size_t to = SIZE_MAX) {
     const int64_t *b = d.data() + std::min(from, d.size()), *e = d.data() + std::min(to, d.size());
@@ -69,14 +66,6 @@ dims_t pad_to(const dims_t &d, size_t rank) {
     dims_t out(rank - d.size(), 1);
     out.insert(out.end(), d.begin(), d.end());
     return out;
-}
-
-std::string shape_str(const dims_t &d) {
-    std::ostringstream s;
-    s << "(";
-    for (size_t i = 0; i < d.size(); ++i) s << (i ? ", " : "") << d[i];
-    s << ")";
-    return s.str();
 }
 
 // A C-contiguous view of `a` (a copy only when it is not contiguous), checked against the
@@ -104,6 +93,23 @@ py::array new_array(const py::dtype &dt, const dims_t &shape) {
 // kParallelCopyBytes.
 constexpr int64_t kParallelBytes = 64 * 1024;
 constexpr int64_t kParallelCopyBytes = 256 * 1024;
+
+// Runs body(begin, end) over [0, units), split in equal chunks over the calling thread's OpenMP
+// team when `parallel` (and there are a team and two units), in one call otherwise.
+template <class Body>
+void for_units(int64_t units, bool parallel, const Body &body) {
+    const int nt = omp_get_max_threads();
+    if (!parallel || nt < 2 || units < 2) {
+        body(int64_t(0), units);
+        return;
+    }
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(nt, units)))
+    {
+        const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
+        const int64_t chunk = (units + team - 1) / team;
+        body(std::min(units, t * chunk), std::min(units, (t + 1) * chunk));
+    }
+}
 
 // ============================================================================ strided copy
 // out[i0, ..., in] = in[sum(ik * stride_k)] over the output's dims: Transpose (permuted
@@ -149,77 +155,7 @@ struct StridedCopy {
             impl = "native:transpose2d";
         else
             impl = "native:gather";
-    }
-
-    template <typename T>
-    void copy(const T *src, T *dst) const {
-        const int n = static_cast<int>(dims.size());
-        const int64_t last = dims[n - 1], st_last = strides[n - 1];
-        const bool tile2d = st_last != 1 && st_last != 0 && n >= 2 && strides[n - 2] == 1;
-        // the unit of work: one row of the last dim, or (tile2d) one [rows, last] plane
-        const int inner_dims = tile2d ? 2 : 1;
-        const int64_t rows = tile2d ? dims[n - 2] : 1;
-        const int64_t unit = last * rows;
-        const int64_t outer = out_count / std::max<int64_t>(unit, 1);
-        const int64_t bytes = out_count * itemsize;
-        auto body = [&](int64_t begin, int64_t end) {
-            if (begin >= end) return;
-            // multi-index of `begin` over the outer dims
-            const int od = n - inner_dims;
-            int64_t idx[16] = {0};
-            int64_t off = 0;
-            {
-                int64_t r = begin;
-                for (int k = od - 1; k >= 0; --k) {
-                    idx[k] = r % dims[k];
-                    r /= dims[k];
-                    off += idx[k] * strides[k];
-                }
-            }
-            for (int64_t o = begin; o < end; ++o) {
-                T *out = dst + o * unit;
-                const T *in = src + off;
-                if (tile2d) {
-                    // out[r, c] = in[r * 1 + c * st_last], blocked for the cache
-                    constexpr int64_t B = 16;
-                    for (int64_t r0 = 0; r0 < rows; r0 += B) {
-                        const int64_t r1 = std::min(rows, r0 + B);
-                        for (int64_t c0 = 0; c0 < last; c0 += B) {
-                            const int64_t c1 = std::min(last, c0 + B);
-                            for (int64_t r = r0; r < r1; ++r)
-                                for (int64_t c = c0; c < c1; ++c) out[r * last + c] = in[r + c * st_last];
-                        }
-                    }
-                } else if (st_last == 1) {
-                    std::memcpy(out, in, static_cast<size_t>(last) * sizeof(T));
-                } else if (st_last == 0) {
-                    std::fill(out, out + last, *in);
-                } else {
-                    for (int64_t c = 0; c < last; ++c) out[c] = in[c * st_last];
-                }
-                // advance the outer multi-index
-                for (int k = od - 1; k >= 0; --k) {
-                    if (++idx[k] < dims[k]) {
-                        off += strides[k];
-                        break;
-                    }
-                    off -= (dims[k] - 1) * strides[k];
-                    idx[k] = 0;
-                }
-            }
-        };
-        int nt = omp_get_max_threads();
-        const bool plain_copy = st_last == 1 || st_last == 0;
-        if (nt > 1 && outer > 1 && bytes >= (plain_copy ? kParallelCopyBytes : kParallelBytes)) {
-#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(nt, outer)))
-            {
-                int t = omp_get_thread_num(), T_ = omp_get_num_threads();
-                int64_t chunk = (outer + T_ - 1) / T_;
-                body(t * chunk, std::min(outer, (t + 1) * chunk));
-            }
-        } else {
-            body(0, outer);
-        }
+        impl = native_impl(impl);
     }
 
     py::array run(const py::array &x) const {
@@ -230,12 +166,13 @@ struct StridedCopy {
         {
             py::gil_scoped_release release;
             ThreadGuard guard(threads);
-            switch (itemsize) {
-                case 1: copy(static_cast<const uint8_t *>(s), static_cast<uint8_t *>(d)); break;
-                case 2: copy(static_cast<const uint16_t *>(s), static_cast<uint16_t *>(d)); break;
-                case 4: copy(static_cast<const uint32_t *>(s), static_cast<uint32_t *>(d)); break;
-                default: copy(static_cast<const uint64_t *>(s), static_cast<uint64_t *>(d)); break;
-            }
+            const iecpu::vec::StridedPlan plan{static_cast<int>(dims.size()), dims.data(), strides.data()};
+            const int64_t units = iecpu::vec::strided_units(plan);
+            const bool plain_copy = strides.back() == 1 || strides.back() == 0;
+            const bool par = out_count * itemsize >= (plain_copy ? kParallelCopyBytes : kParallelBytes);
+            const auto copy = iecpu::vec::kernels().strided_copy;
+            const int size = static_cast<int>(itemsize);
+            for_units(units, par, [&](int64_t begin, int64_t end) { copy(size, s, d, plan, begin, end); });
         }
         return out;
     }
@@ -340,12 +277,7 @@ struct Concat {
 };
 
 // ============================================================================ Convert
-// OpenVINO's CPU semantics, as ie_core's reference: float -> int truncates toward zero,
-// NaN/inf/out-of-range values become the minimum of the intermediate range (int32 for
-// destinations up to 32 bits except u32, int64 otherwise) and then wrap to the destination
-// width; -> boolean is x != 0 (NaN -> false).
-
-enum class DT { f32, f64, i8, i16, i32, i64, u8, u16, u32, u64, boolean };
+// vec_kernels.hpp's conversion: OpenVINO's CPU semantics, as ie_core's reference.
 
 DT dt_of(const std::string &name) {
     static const std::unordered_map<std::string, DT> table = {
@@ -357,60 +289,13 @@ DT dt_of(const std::string &name) {
     return it->second;
 }
 
-template <typename S, typename D>
-void convert_loop(const S *src, D *dst, int64_t n, bool par) {
-    constexpr bool src_float = std::is_floating_point<S>::value;
-    constexpr bool dst_float = std::is_floating_point<D>::value;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t i = 0; i < n; ++i) {
-        S v = src[i];
-        if constexpr (std::is_same<D, bool>::value) {
-            dst[i] = v != S(0);  // NaN != 0 is true: cleared below
-            if constexpr (src_float) dst[i] = dst[i] && !std::isnan(v);
-        } else if constexpr (src_float && !dst_float) {
-            constexpr bool wide = sizeof(D) == 8 || std::is_same<D, uint32_t>::value;
-            double t = std::trunc(static_cast<double>(v));
-            if constexpr (wide) {
-                int64_t r = (t >= -9223372036854775808.0 && t < 9223372036854775808.0) ? static_cast<int64_t>(t)
-                                                                                       : INT64_MIN;
-                dst[i] = static_cast<D>(r);
-            } else {
-                int64_t r = (t >= -2147483648.0 && t < 2147483648.0) ? static_cast<int64_t>(t) : int64_t(INT32_MIN);
-                dst[i] = static_cast<D>(static_cast<uint64_t>(r));
-            }
-        } else if constexpr (!src_float && !dst_float) {
-            dst[i] = static_cast<D>(static_cast<uint64_t>(static_cast<int64_t>(v)));
-        } else {
-            dst[i] = static_cast<D>(v);
-        }
-    }
-}
-
-template <typename S>
-void convert_from(const void *src, void *dst, DT to, int64_t n, bool par) {
-    const S *s = static_cast<const S *>(src);
-    switch (to) {
-        case DT::f32: convert_loop(s, static_cast<float *>(dst), n, par); break;
-        case DT::f64: convert_loop(s, static_cast<double *>(dst), n, par); break;
-        case DT::i8: convert_loop(s, static_cast<int8_t *>(dst), n, par); break;
-        case DT::i16: convert_loop(s, static_cast<int16_t *>(dst), n, par); break;
-        case DT::i32: convert_loop(s, static_cast<int32_t *>(dst), n, par); break;
-        case DT::i64: convert_loop(s, static_cast<int64_t *>(dst), n, par); break;
-        case DT::u8: convert_loop(s, static_cast<uint8_t *>(dst), n, par); break;
-        case DT::u16: convert_loop(s, static_cast<uint16_t *>(dst), n, par); break;
-        case DT::u32: convert_loop(s, static_cast<uint32_t *>(dst), n, par); break;
-        case DT::u64: convert_loop(s, static_cast<uint64_t *>(dst), n, par); break;
-        case DT::boolean: convert_loop(s, static_cast<bool *>(dst), n, par); break;
-    }
-}
-
 struct Convert {
     DT from, to;
     int64_t count, in_itemsize, out_itemsize;
     dims_t out_shape;
     py::dtype out_dtype;
     int threads;
-    std::string impl = "native:convert";
+    std::string impl = native_impl("native:convert");
 
     py::array run(const py::array &x) const {
         py::array in = contiguous(x, in_itemsize, count, "Convert");
@@ -422,29 +307,17 @@ struct Convert {
         {
             py::gil_scoped_release release;
             ThreadGuard guard(threads);
-            bool par = omp_get_max_threads() > 1 && count * std::max(in_itemsize, out_itemsize) >= kParallelCopyBytes;
-            switch (from) {
-                case DT::f32: convert_from<float>(s, d, to, count, par); break;
-                case DT::f64: convert_from<double>(s, d, to, count, par); break;
-                case DT::i8: convert_from<int8_t>(s, d, to, count, par); break;
-                case DT::i16: convert_from<int16_t>(s, d, to, count, par); break;
-                case DT::i32: convert_from<int32_t>(s, d, to, count, par); break;
-                case DT::i64: convert_from<int64_t>(s, d, to, count, par); break;
-                case DT::u8: convert_from<uint8_t>(s, d, to, count, par); break;
-                case DT::u16: convert_from<uint16_t>(s, d, to, count, par); break;
-                case DT::u32: convert_from<uint32_t>(s, d, to, count, par); break;
-                case DT::u64: convert_from<uint64_t>(s, d, to, count, par); break;
-                case DT::boolean: convert_from<bool>(s, d, to, count, par); break;
-            }
+            const bool par = count * std::max(in_itemsize, out_itemsize) >= kParallelCopyBytes;
+            const auto convert = iecpu::vec::kernels().convert;
+            for_units(count, par, [&](int64_t begin, int64_t end) { convert(from, to, s, d, begin, end); });
         }
         return out;
     }
 };
 
 // ============================================================================ Reduce (f32)
-// x [outer, r, inner] -> out [outer, inner]; sums accumulate in double.
-
-enum class RedOp { sum, mean, max, min, prod, l1, l2 };
+// x [outer, r, inner] -> out [outer, inner] (vec_kernels.hpp: sums accumulate in double, max and
+// min propagate NaN).
 
 RedOp red_of(const std::string &name) {
     static const std::unordered_map<std::string, RedOp> table = {
@@ -460,79 +333,7 @@ struct Reduce {
     int64_t outer, r, inner;
     dims_t out_shape;
     int threads;
-    std::string impl = "native:reduce";
-
-    template <RedOp OP>
-    static double init() {
-        if constexpr (OP == RedOp::max) return -std::numeric_limits<double>::infinity();
-        if constexpr (OP == RedOp::min) return std::numeric_limits<double>::infinity();
-        if constexpr (OP == RedOp::prod) return 1.0;
-        return 0.0;
-    }
-    template <RedOp OP>
-    static double step(double acc, float v) {
-        if constexpr (OP == RedOp::max) return std::isnan(v) || std::isnan(acc) ? NAN : std::max(acc, double(v));
-        if constexpr (OP == RedOp::min) return std::isnan(v) || std::isnan(acc) ? NAN : std::min(acc, double(v));
-        if constexpr (OP == RedOp::prod) return acc * v;
-        if constexpr (OP == RedOp::l1) return acc + std::fabs(double(v));
-        if constexpr (OP == RedOp::l2) return acc + double(v) * double(v);
-        return acc + v;
-    }
-    template <RedOp OP>
-    static float finish(double acc, int64_t n) {
-        if constexpr (OP == RedOp::mean) return static_cast<float>(acc / double(n));
-        if constexpr (OP == RedOp::l2) return static_cast<float>(std::sqrt(acc));
-        return static_cast<float>(acc);
-    }
-
-    template <RedOp OP>
-    void compute(const float *x, float *y) const {
-        int nt = omp_get_max_threads();
-        const int64_t bytes = outer * r * inner * 4;
-        if (inner == 1) {
-            const bool par = nt > 1 && outer > 1 && bytes >= kParallelBytes;
-#pragma omp parallel for schedule(static) if (par)
-            for (int64_t o = 0; o < outer; ++o) {
-                const float *row = x + o * r;
-                // 8 independent accumulators (vectorisable without reassociation)
-                double acc[8];
-                for (int j = 0; j < 8; ++j) acc[j] = init<OP>();
-                int64_t i = 0;
-                for (; i + 8 <= r; i += 8)
-                    for (int j = 0; j < 8; ++j) acc[j] = step<OP>(acc[j], row[i + j]);
-                double a = init<OP>();
-                for (int j = 0; j < 8; ++j) {
-                    if constexpr (OP == RedOp::max || OP == RedOp::min)
-                        a = std::isnan(acc[j]) || std::isnan(a) ? NAN
-                            : (OP == RedOp::max ? std::max(a, acc[j]) : std::min(a, acc[j]));
-                    else if constexpr (OP == RedOp::prod)
-                        a *= acc[j];
-                    else
-                        a += acc[j];
-                }
-                for (; i < r; ++i) a = step<OP>(a, row[i]);
-                y[o] = finish<OP>(a, r);
-            }
-            return;
-        }
-        // inner > 1: accumulate rows of `inner` into a double buffer per (outer, inner block)
-        constexpr int64_t BLK = 256;
-        const int64_t blocks = (inner + BLK - 1) / BLK;
-        const int64_t units = outer * blocks;
-        const bool par = nt > 1 && units > 1 && bytes >= kParallelBytes;
-#pragma omp parallel for schedule(static) if (par)
-        for (int64_t u = 0; u < units; ++u) {
-            const int64_t o = u / blocks, b0 = (u % blocks) * BLK, b1 = std::min(inner, b0 + BLK);
-            double acc[BLK];
-            for (int64_t j = 0; j < b1 - b0; ++j) acc[j] = init<OP>();
-            const float *base = x + o * r * inner;
-            for (int64_t i = 0; i < r; ++i) {
-                const float *row = base + i * inner + b0;
-                for (int64_t j = 0; j < b1 - b0; ++j) acc[j] = step<OP>(acc[j], row[j]);
-            }
-            for (int64_t j = 0; j < b1 - b0; ++j) y[o * inner + b0 + j] = finish<OP>(acc[j], r);
-        }
-    }
+    std::string impl = native_impl("native:reduce");
 
     py::array run(const py::array &x) const {
         py::array in = contiguous(x, 4, outer * r * inner, "Reduce");
@@ -542,222 +343,15 @@ struct Reduce {
         {
             py::gil_scoped_release release;
             ThreadGuard guard(threads);
-            switch (op) {
-                case RedOp::sum: compute<RedOp::sum>(s, d); break;
-                case RedOp::mean: compute<RedOp::mean>(s, d); break;
-                case RedOp::max: compute<RedOp::max>(s, d); break;
-                case RedOp::min: compute<RedOp::min>(s, d); break;
-                case RedOp::prod: compute<RedOp::prod>(s, d); break;
-                case RedOp::l1: compute<RedOp::l1>(s, d); break;
-                case RedOp::l2: compute<RedOp::l2>(s, d); break;
-            }
+            const auto reduce = iecpu::vec::kernels().reduce;
+            for_units(iecpu::vec::block_units(outer, inner), outer * r * inner * 4 >= kParallelBytes,
+                      [&](int64_t begin, int64_t end) { reduce(op, s, d, r, inner, begin, end); });
         }
         return out;
     }
 };
 
-// ============================================================================ vector helpers
-
-#ifdef IE_TF_X86
-#define IE_TF_AVX512 __attribute__((target("avx512f,avx512dq")))
-
-IE_TF_AVX512 static inline __m512 exp512(__m512 x) {
-    // Cephes expf: exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2]; inputs below
-    // -87.3 (exp underflows the normal range), -inf and NaN give 0, above 88.7 +inf (scalef).
-    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654f), _CMP_GE_OQ);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_maskz_scalef_ps(keep, p, n);
-}
-
-IE_TF_AVX512 static inline __mmask16 tail_mask(int64_t n) {
-    return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u);
-}
-#endif
-
-// ============================================================================ MVN (f32)
-// x [outer, r, inner]: normalise over r for every (outer, inner). Mean and variance accumulate
-// in double; the output is (x - mean) * 1/sqrt(var + eps) (eps inside) or
-// (x - mean) / (sqrt(var) + eps) (eps outside), or x - mean without normalize_variance.
-
-#ifdef IE_TF_X86
-IE_TF_AVX512 static void mvn_row_avx512(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var,
-                                        const float *gamma, const float *beta) {
-    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_loadu_ps(x + i);
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
-    }
-    if (i < n) {
-        __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
-    }
-    const double mean_d = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / double(n);
-    const __m512 mean = _mm512_set1_ps(static_cast<float>(mean_d));
-    float scale = 1.0f;
-    if (norm_var) {
-        const __m512d md = _mm512_set1_pd(mean_d);
-        __m512d q0 = _mm512_setzero_pd(), q1 = _mm512_setzero_pd();
-        for (i = 0; i < n; i += 16) {
-            __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
-            __m512d a = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), md);
-            __m512d b = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), md);
-            if (n - i < 16) {  // zero the padding lanes (they hold -mean)
-                __mmask16 m = tail_mask(n - i);
-                a = _mm512_maskz_mov_pd(__mmask8(m & 0xFF), a);
-                b = _mm512_maskz_mov_pd(__mmask8(m >> 8), b);
-            }
-            q0 = _mm512_fmadd_pd(a, a, q0);
-            q1 = _mm512_fmadd_pd(b, b, q1);
-        }
-        const double var = _mm512_reduce_add_pd(_mm512_add_pd(q0, q1)) / double(n);
-        scale = static_cast<float>(inside ? 1.0 / std::sqrt(var + double(eps)) : 1.0 / (std::sqrt(var) + double(eps)));
-    }
-    const __m512 sc = _mm512_set1_ps(scale);
-    for (i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mean), sc);
-        if (gamma) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, gamma + i));
-        if (beta) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, beta + i));
-        _mm512_mask_storeu_ps(y + i, m, v);
-    }
-}
-#endif
-
-static void mvn_row_scalar(const float *x, float *y, int64_t n, float eps, bool inside, bool norm_var,
-                           const float *gamma, const float *beta) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) acc[j] += x[i + j];
-    double s = 0;
-    for (int j = 0; j < 8; ++j) s += acc[j];
-    for (; i < n; ++i) s += x[i];
-    const double mean = s / double(n);
-    float scale = 1.0f;
-    if (norm_var) {
-        double q = 0;
-        for (i = 0; i < n; ++i) {
-            double d = x[i] - mean;
-            q += d * d;
-        }
-        const double var = q / double(n);
-        scale = static_cast<float>(inside ? 1.0 / std::sqrt(var + double(eps)) : 1.0 / (std::sqrt(var) + double(eps)));
-    }
-    const float m = static_cast<float>(mean);
-    for (i = 0; i < n; ++i) {
-        float v = (x[i] - m) * scale;
-        if (gamma) v *= gamma[i];
-        if (beta) v += beta[i];
-        y[i] = v;
-    }
-}
-
-void LayerNorm::execute(const float *x, float *y) const {
-    const float *g = gamma.empty() ? nullptr : gamma.data();
-    const float *b = beta.empty() ? nullptr : beta.data();
-    const bool avx = has_avx512();
-    const bool par = omp_get_max_threads() > 1 && rows > 1 && rows * n * 4 >= kParallelBytes / 2;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t o = 0; o < rows; ++o) {
-#ifdef IE_TF_X86
-        if (avx) {
-            mvn_row_avx512(x + o * n, y + o * n, n, eps, inside, norm_var, g, b);
-            continue;
-        }
-#endif
-        mvn_row_scalar(x + o * n, y + o * n, n, eps, inside, norm_var, g, b);
-    }
-}
-
-std::string LayerNorm::impl() const { return has_avx512() ? "native:avx512" : "native"; }
-
-struct Mvn {
-    int64_t outer, r, inner;
-    float eps;
-    bool inside, norm_var;
-    dims_t out_shape;
-    int threads;
-    std::string impl;
-
-    void compute(const float *x, float *y) const {
-        const int nt = omp_get_max_threads();
-        const int64_t bytes = outer * r * inner * 4;
-        if (inner == 1) {
-            LayerNorm rows_norm;
-            rows_norm.rows = outer;
-            rows_norm.n = r;
-            rows_norm.eps = eps;
-            rows_norm.inside = inside;
-            rows_norm.norm_var = norm_var;
-            rows_norm.execute(x, y);
-            return;
-        }
-        constexpr int64_t BLK = 256;
-        const int64_t blocks = (inner + BLK - 1) / BLK;
-        const int64_t units = outer * blocks;
-        const bool par = nt > 1 && units > 1 && bytes >= kParallelBytes / 2;
-#pragma omp parallel for schedule(static) if (par)
-        for (int64_t u = 0; u < units; ++u) {
-            const int64_t o = u / blocks, b0 = (u % blocks) * BLK, w = std::min(inner, b0 + BLK) - b0;
-            double mean[BLK], q[BLK];
-            float scale[BLK], meanf[BLK];
-            for (int64_t j = 0; j < w; ++j) mean[j] = q[j] = 0.0;
-            const float *base = x + o * r * inner + b0;
-            float *out = y + o * r * inner + b0;
-            for (int64_t i = 0; i < r; ++i)
-                for (int64_t j = 0; j < w; ++j) mean[j] += base[i * inner + j];
-            for (int64_t j = 0; j < w; ++j) mean[j] /= double(r);
-            if (norm_var) {
-                for (int64_t i = 0; i < r; ++i)
-                    for (int64_t j = 0; j < w; ++j) {
-                        double d = base[i * inner + j] - mean[j];
-                        q[j] += d * d;
-                    }
-            }
-            for (int64_t j = 0; j < w; ++j) {
-                double var = q[j] / double(r);
-                scale[j] = !norm_var ? 1.0f
-                                     : static_cast<float>(inside ? 1.0 / std::sqrt(var + double(eps))
-                                                                 : 1.0 / (std::sqrt(var) + double(eps)));
-                meanf[j] = static_cast<float>(mean[j]);
-            }
-            for (int64_t i = 0; i < r; ++i)
-                for (int64_t j = 0; j < w; ++j) out[i * inner + j] = (base[i * inner + j] - meanf[j]) * scale[j];
-        }
-    }
-
-    py::array run(const py::array &x) const {
-        py::array in = contiguous(x, 4, outer * r * inner, "MVN");
-        py::array out = new_array(py::dtype::of<float>(), out_shape);
-        const float *s = static_cast<const float *>(in.data());
-        float *d = static_cast<float *>(out.mutable_data());
-        {
-            py::gil_scoped_release release;
-            ThreadGuard guard(threads);
-            compute(s, d);
-        }
-        return out;
-    }
-};
-
-// ============================================================================ attention
-// scores = Q Kᵀ (oneDNN matmul, batch-broadcast, Q and K read through their views),
-// softmax(scores * scale + mask) per row (in place, fused, AVX-512 exp), out = P V (oneDNN
-// matmul writing through the output's view). bf16: Q, K and V are first converted to bf16
-// (unless they are bf16 already) and P is rounded to bf16; both products accumulate in f32.
+// ============================================================================ oneDNN helpers
 
 // the engine of the native programs too: their streams run these primitives
 using iecpu::cpu_engine;
@@ -772,41 +366,116 @@ struct AlignedBuf {
 
 size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
 
-// f32 -> bf16, rounding to nearest even (NaN stays NaN)
-static inline uint16_t bf16_of(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-    return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+dnnl::memory user_memory(const dnnl::memory::desc &md, const void *ptr) {
+    return dnnl::memory(md, cpu_engine(), const_cast<void *>(ptr));
 }
 
-bool has_avx512_bf16() {
-#ifdef IE_TF_X86
-    static const bool ok = has_avx512() && __builtin_cpu_supports("avx512bf16");
-    return ok;
-#else
-    return false;
-#endif
-}
+// ============================================================================ MVN (f32)
 
-#ifdef IE_TF_X86
-IE_TF_AVX512 __attribute__((target("avx512bf16"))) static void bf16_row_avx512(const float *x, uint16_t *y,
-                                                                               int64_t n) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
-        _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + i), reinterpret_cast<__m256i &>(h));
+struct LayerNorm::State {
+    int64_t rows = 0, n = 0;
+    float eps = 0.f;
+    bool inside = true, norm_var = true;
+    std::vector<float> gamma, beta;  // empty: none
+    // eps inside the square root and normalize_variance: oneDNN's layer normalization
+    std::optional<dnnl::layer_normalization_forward> prim;
+    dnnl::memory::desc data_md, scratch_md;
+    dnnl::memory scale, shift;
+    std::string impl;
+};
+
+LayerNorm::LayerNorm(int64_t rows, int64_t n, float eps, bool inside, bool norm_var, std::vector<float> gamma,
+                     std::vector<float> beta) {
+    if (!gamma.empty() && gamma.size() != size_t(n)) throw std::invalid_argument("LayerNorm: gamma size");
+    if (!beta.empty() && beta.size() != size_t(n)) throw std::invalid_argument("LayerNorm: beta size");
+    auto st = std::make_shared<State>();
+    st->rows = rows;
+    st->n = n;
+    st->eps = eps;
+    st->inside = inside;
+    st->norm_var = norm_var;
+    st->gamma = std::move(gamma);
+    st->beta = std::move(beta);
+    if (inside && norm_var) {
+        using flags = dnnl::normalization_flags;
+        flags f = flags::none;
+        if (!st->gamma.empty()) f = f | flags::use_scale;
+        if (!st->beta.empty()) f = f | flags::use_shift;
+        st->data_md = iecpu::plain_md({rows, n});
+        dnnl::layer_normalization_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                                             st->data_md, st->data_md, eps, f,
+                                                             iecpu::user_scratchpad_attr());
+        st->prim = dnnl::layer_normalization_forward(pd);
+        st->scratch_md = pd.scratchpad_desc();
+        st->impl = pd.impl_info_str();
+        const dnnl::memory::desc vec_md = iecpu::plain_md({n});
+        if (!st->gamma.empty()) st->scale = user_memory(vec_md, st->gamma.data());
+        if (!st->beta.empty()) st->shift = user_memory(vec_md, st->beta.data());
+    } else {
+        st->impl = native_impl("native:mvn");
     }
-    for (; i < n; ++i) y[i] = bf16_of(x[i]);
+    state_ = st;
 }
-#endif
 
-static void bf16_row(const float *x, uint16_t *y, int64_t n) {
-#ifdef IE_TF_X86
-    if (has_avx512_bf16()) return bf16_row_avx512(x, y, n);
-#endif
-    for (int64_t i = 0; i < n; ++i) y[i] = bf16_of(x[i]);
+size_t LayerNorm::scratch_bytes() const { return state_->scratch_md.get_size(); }
+const std::string &LayerNorm::impl() const { return state_->impl; }
+
+void LayerNorm::execute(dnnl::stream &strm, const float *x, float *y, void *scratch) const {
+    const State &s = *state_;
+    if (s.prim) {
+        std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, user_memory(s.data_md, x)},
+                                                   {DNNL_ARG_DST, user_memory(s.data_md, y)}};
+        if (s.scale) args.emplace(DNNL_ARG_SCALE, s.scale);
+        if (s.shift) args.emplace(DNNL_ARG_SHIFT, s.shift);
+        if (s.scratch_md.get_size()) args.emplace(DNNL_ARG_SCRATCHPAD, user_memory(s.scratch_md, scratch));
+        s.prim->execute(strm, args);
+        strm.wait();
+        return;
+    }
+    const float *g = s.gamma.empty() ? nullptr : s.gamma.data();
+    const float *b = s.beta.empty() ? nullptr : s.beta.data();
+    const auto rows = iecpu::vec::kernels().mvn_rows;
+    for_units(s.rows, s.rows * s.n * 4 >= kParallelBytes / 2,
+              [&](int64_t begin, int64_t end) { rows(x, y, s.n, s.eps, s.inside, s.norm_var, g, b, begin, end); });
 }
+
+// x [outer, r, inner]: normalised over r for every (outer, inner); LayerNorm rows when inner == 1.
+struct Mvn {
+    iecpu::vec::MvnShape shape;
+    dims_t out_shape;
+    int threads;
+    std::shared_ptr<LayerNorm> rows;  // inner == 1
+    std::string impl;
+
+    py::array run(const py::array &x) const {
+        py::array in = contiguous(x, 4, shape.outer * shape.r * shape.inner, "MVN");
+        py::array out = new_array(py::dtype::of<float>(), out_shape);
+        const float *s = static_cast<const float *>(in.data());
+        float *d = static_cast<float *>(out.mutable_data());
+        {
+            py::gil_scoped_release release;
+            ThreadGuard guard(threads);
+            if (rows) {
+                AlignedBuf scratch(rows->scratch_bytes());
+                dnnl::stream strm(cpu_engine());
+                rows->execute(strm, s, d, scratch.ptr);
+            } else {
+                const auto blocks = iecpu::vec::kernels().mvn_blocks;
+                const bool par = shape.outer * shape.r * shape.inner * 4 >= kParallelBytes / 2;
+                for_units(iecpu::vec::block_units(shape.outer, shape.inner), par,
+                          [&](int64_t begin, int64_t end) { blocks(s, d, shape, begin, end); });
+            }
+        }
+        return out;
+    }
+};
+
+// ============================================================================ attention
+// scores = Q Kᵀ (oneDNN matmul, batch-broadcast, Q and K read through their views),
+// softmax(scores * scale + mask) per row (in place, fused: vec_kernels.hpp), out = P V (oneDNN
+// matmul writing through the output's view). bf16: Q, K and V are first converted to bf16
+// (unless they are bf16 already; oneDNN reorders) and P is rounded to bf16; both products
+// accumulate in f32.
 
 // Whether `view` sees each of prod(dims) consecutive elements once (its strides are a permutation
 // of dense ones): a transposed dense tensor, which can be converted to bf16 as it lies and read
@@ -824,91 +493,23 @@ static bool covers_dense_span(const StridedView &view) {
     return true;
 }
 
-// bf16 copy of n consecutive f32 values
-static void convert_bf16(const float *src, uint16_t *dst, int64_t n) {
-    constexpr int64_t kBlock = 4096;
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-    const bool par = omp_get_max_threads() > 1 && blocks > 1 && n * 4 >= kParallelBytes;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t b = 0; b < blocks; ++b)
-        bf16_row(src + b * kBlock, dst + b * kBlock, std::min(kBlock, n - b * kBlock));
-}
+// A oneDNN reorder of n consecutive f32 values into bf16.
+struct ToBf16 {
+    dnnl::reorder prim;
+    dnnl::memory::desc from_md, to_md;
+
+    ToBf16() = default;
+    explicit ToBf16(int64_t n)
+        : from_md(iecpu::plain_md({n})), to_md(iecpu::plain_md({n}, dnnl::memory::data_type::bf16)) {
+        prim = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), from_md, cpu_engine(), to_md));
+    }
+
+    void execute(dnnl::stream &strm, const void *from, void *to) const {
+        prim.execute(strm, {{DNNL_ARG_FROM, user_memory(from_md, from)}, {DNNL_ARG_TO, user_memory(to_md, to)}});
+    }
+};
 
 
-#ifdef IE_TF_X86
-// row[s] = exp(row[s] * scale + mask[s * mstride] - max) over s < n (columns >= valid masked out);
-// returns 1 / their sum.
-IE_TF_AVX512 static inline float softmax_exp_avx512(float *row, int64_t n, float scale, const float *mask,
-                                                    int64_t mstride, int64_t valid) {
-    const __m512 vs = _mm512_set1_ps(scale);
-    const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    __m512 vmax = ninf;
-    const __m512 mscalar = mask && mstride == 0 ? _mm512_set1_ps(mask[0]) : _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), vs);
-        if (mask) v = _mm512_add_ps(v, mstride ? _mm512_maskz_loadu_ps(m, mask + i) : mscalar);
-        if (valid < n && i + 16 > valid) {
-            __mmask16 ok = valid > i ? tail_mask(valid - i) : __mmask16(0);
-            v = _mm512_mask_mov_ps(ninf, ok, v);
-        }
-        _mm512_mask_storeu_ps(row + i, m, v);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
-    }
-    const float mx = _mm512_reduce_max_ps(vmax);
-    const __m512 vm = _mm512_set1_ps(mx);
-    __m512 vsum = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + i), vm));
-        e = _mm512_maskz_mov_ps(m, e);
-        _mm512_mask_storeu_ps(row + i, m, e);
-        vsum = _mm512_add_ps(vsum, e);
-    }
-    return 1.0f / _mm512_reduce_add_ps(vsum);
-}
-
-// row[s] = softmax(row[s] * scale + mask[s * mstride]) over s < n; columns >= valid are masked out.
-IE_TF_AVX512 static void softmax_row_avx512(float *row, int64_t n, float scale, const float *mask, int64_t mstride,
-                                            int64_t valid) {
-    const __m512 inv = _mm512_set1_ps(softmax_exp_avx512(row, n, scale, mask, mstride, valid));
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        _mm512_mask_storeu_ps(row + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), inv));
-    }
-}
-
-// The same softmax written as bf16 to `out` (`row` is left with the unnormalised exponentials).
-IE_TF_AVX512 __attribute__((target("avx512bf16"))) static void softmax_row_bf16_avx512(
-    float *row, int64_t n, float scale, const float *mask, int64_t mstride, int64_t valid, uint16_t *out) {
-    const float inv = softmax_exp_avx512(row, n, scale, mask, mstride, valid);
-    const __m512 vinv = _mm512_set1_ps(inv);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(row + i), vinv));
-        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + i), reinterpret_cast<__m256i &>(h));
-    }
-    for (; i < n; ++i) out[i] = bf16_of(row[i] * inv);
-}
-#endif
-
-static void softmax_row_scalar(float *row, int64_t n, float scale, const float *mask, int64_t mstride, int64_t valid) {
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < n; ++i) {
-        float v = row[i] * scale;
-        if (mask) v += mask[i * mstride];
-        if (i >= valid) v = -std::numeric_limits<float>::infinity();
-        row[i] = v;
-        mx = std::max(mx, v);
-    }
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; ++i) {
-        row[i] = std::exp(row[i] - mx);
-        sum += row[i];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t i = 0; i < n; ++i) row[i] *= inv;
-}
 
 // A oneDNN matmul c = a @ b on the given memory descriptors, with a user scratchpad.
 struct Matmul {
@@ -943,6 +544,7 @@ struct Attention::State {
     int64_t mask_col_stride = 0;
     StridedView q, k, v;  // the inputs (f32 ones converted to bf16 as they lie under bf16)
     Matmul qk, pv;
+    ToBf16 q_bf16, k_bf16, v_bf16;  // with convert_inputs
     // scratch: scores (f32), bf16 P, Q, K, V, the matmuls' scratchpad
     size_t scores_at = 0, probs_at = 0, q_at = 0, k_at = 0, v_at = 0, matmul_at = 0, bytes = 0;
     std::string impl;
@@ -1007,6 +609,9 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
         st->q_at = take(prod(q.dims) * 2);
         st->k_at = take(prod(k.dims) * 2);
         st->v_at = take(prod(v.dims) * 2);
+        st->q_bf16 = ToBf16(prod(q.dims));
+        st->k_bf16 = ToBf16(prod(k.dims));
+        st->v_bf16 = ToBf16(prod(v.dims));
     }
     md a = view_md(q.dims, q.strides, false), b = view_md(k.dims, k.strides, true),
        p = view_md(sc, dense_strides(sc), false), vv = view_md(v.dims, v.strides, false);
@@ -1014,7 +619,7 @@ Attention::Attention(const StridedView &q, const StridedView &k, const StridedVi
     st->pv = Matmul(p, vv, md(out.dims, bf16_out ? dt::bf16 : dt::f32, out.strides));
     st->matmul_at = take(std::max(st->qk.scratch_md.get_size(), st->pv.scratch_md.get_size()));
     st->bytes = end;
-    st->impl = "attention:" + st->qk.impl;
+    st->impl = "attention:" + st->qk.impl + ":" + native_impl("softmax");
 
     st->has_mask = has_mask && !causal;
     if (st->has_mask) {
@@ -1054,34 +659,23 @@ void Attention::execute(dnnl::stream &strm, const void *q, const void *k, const 
     uint16_t *probs = reinterpret_cast<uint16_t *>(base + s.probs_at);
     const void *a = q, *b = k, *vv = v;
     if (s.convert_inputs) {
-        convert_bf16(static_cast<const float *>(q), reinterpret_cast<uint16_t *>(base + s.q_at), prod(s.q.dims));
-        convert_bf16(static_cast<const float *>(k), reinterpret_cast<uint16_t *>(base + s.k_at), prod(s.k.dims));
-        convert_bf16(static_cast<const float *>(v), reinterpret_cast<uint16_t *>(base + s.v_at), prod(s.v.dims));
         a = base + s.q_at;
         b = base + s.k_at;
         vv = base + s.v_at;
+        s.q_bf16.execute(strm, q, base + s.q_at);
+        s.k_bf16.execute(strm, k, base + s.k_at);
+        s.v_bf16.execute(strm, v, base + s.v_at);
     }
     s.qk.execute(strm, a, b, scores, base + s.matmul_at);
     strm.wait();
     const int64_t rows = prod(s.batch) * s.L, S = s.S;
-    const bool avx = has_avx512(), avx_bf16 = has_avx512_bf16();
+    const auto softmax = iecpu::vec::kernels().softmax_row;
     const bool par = omp_get_max_threads() > 1 && rows > 1;
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t r = 0; r < rows; ++r) {
-        float *row = scores + r * S;
         const float *mrow = s.has_mask ? mask + s.row_mask_off[r] : nullptr;
         const int64_t valid = s.causal ? std::min<int64_t>(r % s.L + 1, S) : S;
-#ifdef IE_TF_X86
-        if (s.bf16 && avx_bf16) {
-            softmax_row_bf16_avx512(row, S, scale, mrow, s.mask_col_stride, valid, probs + r * S);
-            continue;
-        }
-        if (avx)
-            softmax_row_avx512(row, S, scale, mrow, s.mask_col_stride, valid);
-        else
-#endif
-            softmax_row_scalar(row, S, scale, mrow, s.mask_col_stride, valid);
-        if (s.bf16) bf16_row(row, probs + r * S, S);
+        softmax(scores + r * S, S, scale, mrow, s.mask_col_stride, valid, s.bf16 ? probs + r * S : nullptr);
     }
     s.pv.execute(strm, s.bf16 ? static_cast<const void *>(probs) : scores, vv, out, base + s.matmul_at);
     strm.wait();
@@ -1231,16 +825,18 @@ std::shared_ptr<Reduce> make_reduce(const std::string &op, int64_t outer, int64_
 
 std::shared_ptr<Mvn> make_mvn(int64_t outer, int64_t r, int64_t inner, float eps, bool inside, bool norm_var,
                               const dims_t &shape, int threads) {
+    ThreadGuard guard(threads);
     auto m = std::make_shared<Mvn>();
-    m->outer = outer;
-    m->r = r;
-    m->inner = inner;
-    m->eps = eps;
-    m->inside = inside;
-    m->norm_var = norm_var;
+    m->shape = {outer, r, inner, eps, inside, norm_var};
     m->out_shape = shape;
     m->threads = threads;
-    m->impl = inner == 1 && has_avx512() ? "native:avx512" : "native";
+    if (inner == 1) {
+        m->rows = std::make_shared<LayerNorm>(outer, r, eps, inside, norm_var, std::vector<float>{},
+                                              std::vector<float>{});
+        m->impl = m->rows->impl();
+    } else {
+        m->impl = native_impl("native:mvn");
+    }
     return m;
 }
 
@@ -1271,7 +867,7 @@ std::shared_ptr<Sdpa> make_sdpa(const dims_t &q_shape, const dims_t &k_shape, co
     p->mask_count = has_mask ? prod(mask_shape) : 0;
     p->has_scale_input = has_scale_input;
     p->threads = threads;
-    p->impl = "native:" + p->attention->impl() + (has_avx512() ? "+avx512" : "");
+    p->impl = p->attention->impl();
     return p;
 }
 
@@ -1320,5 +916,4 @@ void transformer_module(py::module_ &parent) {
     m.def("sdpa", &make_sdpa, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask_shape"), py::arg("has_mask"),
           py::arg("mask_bool"), py::arg("causal"), py::arg("has_scale_input"), py::arg("out_shape"),
           py::arg("threads") = 0);
-    m.def("has_avx512", &has_avx512, "whether the AVX-512 paths run on this CPU");
 }

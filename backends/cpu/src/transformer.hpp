@@ -42,13 +42,19 @@ private:
 
 // y = (x - mean) / sqrt(var + eps) [* gamma] [+ beta] over rows of n elements (eps inside the
 // square root, or outside: / (sqrt(var) + eps); only x - mean without normalize_variance).
-struct LayerNorm {
-    int64_t rows = 0, n = 0;
-    float eps = 0.f;
-    bool inside = true, norm_var = true;
-    std::vector<float> gamma, beta;  // empty: none
-    void execute(const float *x, float *y) const;
-    std::string impl() const;
+// With eps inside and normalize_variance it runs oneDNN's layer normalization, otherwise the
+// extension's own row kernel. x and y may be the same buffer.
+class LayerNorm {
+public:
+    LayerNorm(int64_t rows, int64_t n, float eps, bool inside, bool norm_var, std::vector<float> gamma,
+              std::vector<float> beta);  // gamma, beta: empty or n values
+    void execute(dnnl::stream &strm, const float *x, float *y, void *scratch) const;
+    size_t scratch_bytes() const;
+    const std::string &impl() const;
+
+private:
+    struct State;
+    std::shared_ptr<const State> state_;
 };
 
 }  // namespace ie_tf
