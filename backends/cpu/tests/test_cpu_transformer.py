@@ -9,9 +9,7 @@ OpenVINO's f32 result within relative L2 1e-5. The BERT encoder (fp32 and
 fp16-compressed IR) runs the same way, with every op native.
 """
 
-import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import openvino as ov
@@ -384,7 +382,6 @@ def test_unhandled_types_return_none(tmp_path):
 
 @pytest.fixture(scope="module")
 def bert_paths(tmp_path_factory):
-    sys.path.insert(0, str(Path(__file__).parent))
     import models
 
     return models.build("bert_encoder", models.model_dir(lambda: tmp_path_factory.mktemp("models")))
