@@ -10,7 +10,7 @@ elsewhere.
 
 import os
 
-from ie_core.backend import API_VERSION, Backend, Capability, ConfigOption, hookimpl, yes_no
+from ie_core.backend import API_VERSION, Backend, Capability, ConfigOption, hookimpl
 
 from .device import ALLOW_CPU_ENV, default_cache_dir, opencl_devices, platforms_summary, select
 from .planner import make_plan
@@ -38,7 +38,6 @@ class GPUBackend(Backend):
         "CL_CACHE_DIR": ConfigOption(
             default_cache_dir(), _directory,
             "directory of the OpenCL program binary cache; empty: no cache", "a directory path or ''"),
-        "EXCLUSIVE_ASYNC_REQUESTS": yes_no("accepted for compatibility; requests always run concurrently"),
     }
 
     def __init__(self, target="", registry=None, device_id=""):

@@ -68,7 +68,9 @@ def select(device_id):
     index = index or 0
     if index >= len(devices):
         if not devices:
-            hint = "" if cpu_devices_allowed() else f"; set {ALLOW_CPU_ENV}=1 to run the GPU device on an OpenCL CPU device"
+            hint = "" if cpu_devices_allowed() else (
+                f"; set {ALLOW_CPU_ENV}=1 to run the GPU device on an OpenCL CPU device"
+            )
             raise DeviceNotFoundError(
                 f"no OpenCL GPU device found (OpenCL platforms: {platforms_summary()}){hint}"
             )

@@ -481,7 +481,7 @@ def _attention(node, plan, chain):
     return Choice("sdpa", emit)
 
 
-def _rows(node, plan, x, first, last):
+def _rows(x, first, last):
     """(rows, length, stride) of rows over the adjacent axes first..last of ``x``."""
     shape = _shape(x)
     length = _count(shape[first:last + 1])
@@ -502,7 +502,7 @@ def _mvn(node, plan, chain):
     if chain and axes != [rank - 1]:
         raise NoKernel("an affine part after an MVN that is not over the last axis")
     attrs = ctx.attrs
-    rows, length, stride = _rows(node, plan, x, axes[0], axes[-1])
+    rows, length, stride = _rows(x, axes[0], axes[-1])
     flags = NORMALIZE_VARIANCE if attrs.bool("normalize_variance", node.op_version >= 6) else 0
     if node.op_version < 6 or attrs.str("eps_mode", "inside_sqrt").lower() == "inside_sqrt":
         flags |= EPS_INSIDE
@@ -526,7 +526,7 @@ def _softmax(node, plan, chain):
     _require_float(node, x)
     rank = len(_shape(x))
     axis = node.context().attrs.int("axis", 1) % rank
-    rows, length, stride = _rows(node, plan, x, axis, axis)
+    rows, length, stride = _rows(x, axis, axis)
 
     def emit():
         args = (plan.arg(x), written(plan.output(node)), *_i32(length, stride))
@@ -587,7 +587,8 @@ def _pool(node, plan, chain):
     full_divisor = kind == "AvgPool" and not attrs.bool("exclude-pad", False) and any(begin + end)
 
     def emit():
-        args = (plan.arg(x), written(plan.output(node)), *geometry) + ((np.int32(full_divisor),) if kind == "AvgPool" else ())
+        divisor = (np.int32(full_divisor),) if kind == "AvgPool" else ()
+        args = (plan.arg(x), written(plan.output(node)), *geometry, *divisor)
         size = (_round_up(out_w, TILE_GROUP), _round_up(out_h, TILE_GROUP), x_shape[0] * x_shape[1])
         plan.launch("pool", exec_type, args, size, (TILE_GROUP, TILE_GROUP, 1), node.name, exec_type)
 

@@ -15,6 +15,8 @@ import numpy as np
 from ie_core.backend import NotSupportedError
 
 PRECISIONS = {"f32": "FP32", "f16": "FP16"}
+#: the largest finite half
+HALF_MAX = 65504.0
 #: the kernels index tensors with 32-bit ints
 MAX_ELEMENTS = 2**31 - 1
 
@@ -72,8 +74,9 @@ class Plan:
     ``launches``; ``constants`` (numpy arrays in storage precision); ``inputs``: network input
     name -> tensor key; ``outputs``: network output name -> tensor key; ``output_constants``:
     network outputs folded to constants (name -> array); ``static_counts``: perf-count entries
-    before a run; ``converted``: graph tensor -> the key of its half copy; after :meth:`allocate_memory`: ``pool_sizes`` and ``placement`` (tensor root ->
-    ("pool", index) | ("output", key) | ("input", name)).
+    before a run; ``converted``: graph tensor -> the key of its half copy; after
+    :meth:`allocate_memory`: ``pool_sizes`` and ``placement`` (tensor root -> ("pool", index) |
+    ("output", key) | ("input", name)).
     """
 
     def __init__(self, graph, precision):
@@ -129,10 +132,14 @@ class Plan:
         return self.converted.get(src, src)
 
     def const(self, array):
-        """The :class:`Const` argument of ``array`` (float32 data is stored in storage precision)."""
+        """The :class:`Const` argument of ``array`` (float32 data in storage precision, booleans as bytes)."""
         array = np.asarray(array)
-        if array.dtype == np.float32 or array.dtype == np.bool_:
-            array = array.astype(self.storage(array.dtype))
+        if array.dtype == np.float32 and self.half:
+            # finite values beyond half's range saturate (a mask's float32 minimum must not become
+            # -inf: 0 * -inf is NaN)
+            array = np.where(np.isfinite(array), np.clip(array, -HALF_MAX, HALF_MAX), array).astype(np.float16)
+        elif array.dtype == np.bool_:
+            array = array.astype(np.uint8)
         self.constants.append(np.ascontiguousarray(array))
         return Const(len(self.constants) - 1)
 
