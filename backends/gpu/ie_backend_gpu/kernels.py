@@ -29,6 +29,19 @@ BINARY = {
     "Minimum": "minimum", "Power": "power", "SquaredDifference": "squared_difference",
 }
 
+#: comparison layer type -> kernel name suffix in cl/eltwise.cl
+COMPARISONS = {"Equal": "equal", "NotEqual": "not_equal", "Less": "less", "LessEqual": "less_equal",
+               "Greater": "greater", "GreaterEqual": "greater_equal"}
+#: binary kernels that also exist for int32 and int64 tensors
+_INT_BINARY = ("add", "subtract", "multiply", "maximum", "minimum")
+_INT_NAMES = {np.dtype(np.int32): "i32", np.dtype(np.int64): "i64"}
+
+#: pure data-movement layer types run through an index table (each output element's source)
+INDEXED = ("StridedSlice", "Slice", "Split", "VariadicSplit", "Tile", "Roll", "DepthToSpace", "SpaceToDepth",
+           "ShuffleChannels")
+#: the largest index table (elements) built for them
+MAX_TABLE = 1 << 24
+
 #: reduction layer type -> operation code of cl/norm.cl
 REDUCTIONS = {"ReduceSum": 0, "ReduceMean": 1, "ReduceMax": 2, "ReduceMin": 3, "ReduceProd": 4, "ReduceL1": 5,
               "ReduceL2": 6}
@@ -527,12 +540,14 @@ def _softmax(node, plan, chain):
     rank = len(_shape(x))
     axis = node.context().attrs.int("axis", 1) % rank
     rows, length, stride = _rows(x, axis, axis)
+    log = canonical_type(node) == "LogSoftmax"
+    exec_type = "log_softmax" if log else "softmax"
 
     def emit():
-        args = (plan.arg(x), written(plan.output(node)), *_i32(length, stride))
-        plan.launch("norm", "softmax", args, (rows * ROW_GROUP,), (ROW_GROUP,), node.name, "softmax")
+        args = (plan.arg(x), written(plan.output(node)), *_i32(length, stride, log))
+        plan.launch("norm", "softmax", args, (rows * ROW_GROUP,), (ROW_GROUP,), node.name, exec_type)
 
-    return Choice("softmax", emit)
+    return Choice(exec_type, emit)
 
 
 def _reduce(node, plan, chain):
@@ -614,15 +629,17 @@ def _unary(node, plan, chain):
 
 def _binary(node, plan, chain):
     a, b = node.inputs
-    _require_float(node, a, b)
-    mode = node.context().attrs.str("auto_broadcast", "numpy").lower()
-    if mode not in ("numpy", "none"):
-        raise NoKernel(f"auto_broadcast={mode}")
+    kind = canonical_type(node)
+    name = BINARY[kind]
+    dtype = _dtype(a)
+    integer = _INT_NAMES.get(dtype) if name in _INT_BINARY else None
+    if integer is None or _dtype(b) != dtype:
+        _require_float(node, a, b)
+    _check_broadcast_mode(node)
     out = tuple(node.output_shapes[0])
     count = _count(out)
-    name = BINARY[canonical_type(node)]
-    flat = _shape(a) == out and _shape(b) == out
-    exec_type = f"{name}" if flat else f"{name}_broadcast"
+    flat = integer is None and _shape(a) == out and _shape(b) == out
+    exec_type = name if flat else f"{name}_broadcast"
 
     def emit():
         if flat:
@@ -630,12 +647,43 @@ def _binary(node, plan, chain):
             plan.launch("eltwise", f"binary_{name}_flat", args, linear_size(count), (LINEAR_GROUP,), node.name,
                         exec_type)
             return
-        dims, (sa, sb) = _collapse(out, _broadcast_strides(_shape(a), out), _broadcast_strides(_shape(b), out))
-        args = (plan.arg(a), plan.arg(b), written(plan.output(node)), plan.meta(dims + sa + sb),
-                *_i32(len(dims), count))
-        plan.launch("eltwise", f"binary_{name}", args, linear_size(count), (LINEAR_GROUP,), node.name, exec_type)
+        kernel = f"binary_{name}_{integer}" if integer else f"binary_{name}"
+        _broadcasting(plan, node, kernel, (a, b), exec_type)
 
     return Choice(exec_type, emit)
+
+
+def _check_broadcast_mode(node):
+    mode = node.context().attrs.str("auto_broadcast", "numpy").lower()
+    if mode not in ("numpy", "none"):
+        raise NoKernel(f"auto_broadcast={mode}")
+
+
+def _broadcasting(plan, node, kernel, inputs, exec_type):
+    """Launch an element-wise ``kernel`` over ``inputs`` broadcast to the node's output."""
+    out = tuple(node.output_shapes[0])
+    count = _count(out)
+    dims, strides = _collapse(out, *[_broadcast_strides(_shape(src), out) for src in inputs])
+    args = (*[plan.arg(src) for src in inputs], written(plan.output(node)),
+            plan.meta(dims + [s for st in strides for s in st]), *_i32(len(dims), count))
+    plan.launch("eltwise", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name, exec_type)
+
+
+def _compare(node, plan, chain):
+    a, b = node.inputs
+    _require_float(node, a, b)
+    _check_broadcast_mode(node)
+    name = COMPARISONS[canonical_type(node)]
+    return Choice(name, lambda: _broadcasting(plan, node, f"compare_{name}", (a, b), name))
+
+
+def _select(node, plan, chain):
+    cond, a, b = node.inputs
+    _require_float(node, a, b)
+    if _dtype(cond) != np.bool_:
+        raise NoKernel(f"a {_dtype(cond)} condition")
+    _check_broadcast_mode(node)
+    return Choice("select", lambda: _broadcasting(plan, node, "select_where", (cond, a, b), "select"))
 
 
 def _convert(node, plan, chain):
@@ -739,6 +787,32 @@ def _gather(node, plan, chain):
     return Choice("gather", emit)
 
 
+def _indexed(node, plan, chain):
+    """A pure data-movement layer: each output element's source, found by running the op on the
+    element indices at load time, drives a copy on the device."""
+    x = node.inputs[0]
+    kernel = _element_kernel(plan, "take", _dtype(x), node.type)
+    if any(_value(src) is None for src in node.inputs[1:]):
+        raise NoKernel("parameters that are not constants")
+    if any(_count(shape) > MAX_TABLE for shape in node.output_shapes):
+        raise NoKernel(f"outputs of more than {MAX_TABLE} elements")
+    exec_type = canonical_type(node).lower()
+
+    def emit():
+        source = np.arange(_count(_shape(x)), dtype=np.int64).reshape(_shape(x))
+        tables = node.op.impl.compute(node.context(), source, *[_value(src) for src in node.inputs[1:]])
+        tables = tables if isinstance(tables, (list, tuple)) else [tables]
+        for index, table in enumerate(tables):
+            port = node.output(index)
+            if plan.consumers.get(port) or port in plan.result_ports:
+                count = _count(node.output_shapes[index])
+                args = (plan.arg(x), plan.const(np.asarray(table, dtype=np.int32)), written(plan.output(node, index)),
+                        np.int32(count))
+                plan.launch("movement", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name, exec_type)
+
+    return Choice(exec_type, emit)
+
+
 def _checked(chooser):
     def choose(node, plan, chain):
         _fits(node)
@@ -754,6 +828,8 @@ CHOOSERS = {
     "ScaledDotProductAttention": _attention,
     "MVN": _mvn,
     "SoftMax": _softmax,
+    "LogSoftmax": _softmax,
+    "Select": _select,
     "MaxPool": _pool,
     "AvgPool": _pool,
     "Convert": _convert,
@@ -766,6 +842,8 @@ CHOOSERS = {
     "Gather": _gather,
     **{kind: _reduce for kind in REDUCTIONS},
     **{kind: _binary for kind in BINARY},
+    **{kind: _compare for kind in COMPARISONS},
+    **{kind: _indexed for kind in INDEXED},
     **{kind: _unary for kind in ACTIVATIONS},
 }
 CHOOSERS = {kind: _checked(chooser) for kind, chooser in CHOOSERS.items()}

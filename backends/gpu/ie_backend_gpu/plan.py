@@ -72,7 +72,8 @@ class Plan:
 
     ``support``: layer name -> LayerSupport; ``refused``: layer name -> reason;
     ``launches``; ``constants`` (numpy arrays in storage precision); ``inputs``: network input
-    name -> tensor key; ``outputs``: network output name -> tensor key; ``output_constants``:
+    name -> tensor key; ``outputs``: network output name -> tensor key; ``output_dtypes``: their
+    graph dtypes (booleans are stored as bytes); ``output_constants``:
     network outputs folded to constants (name -> array); ``static_counts``: perf-count entries
     before a run; ``converted``: graph tensor -> the key of its half copy; after
     :meth:`allocate_memory`: ``pool_sizes`` and ``placement`` (tensor root -> ("pool", index) |
@@ -91,6 +92,7 @@ class Plan:
         self.alias = {}
         self.inputs = {}
         self.outputs = {}
+        self.output_dtypes = {}
         self.output_constants = {}
         self.static_counts = {}
         self.pool_sizes = []

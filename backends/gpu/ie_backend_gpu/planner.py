@@ -143,6 +143,7 @@ def _bind_outputs(plan):
             plan.output_constants[name] = np.asarray(value)
             continue
         key = plan.read_key(src)
+        plan.output_dtypes[name] = np.dtype(src.node.output_dtypes[src.index])
         if plan.root(src) in input_ports:
             key = src  # the float32 tensor handed in, not its half copy
         elif plan.half and src.node.output_dtypes[src.index] == np.float32:

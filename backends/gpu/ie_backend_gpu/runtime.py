@@ -116,7 +116,7 @@ class GPURequest(BackendRequest):
             if kind == "input":
                 self._outputs[name] = (where, spec.shape)
             else:
-                self._outputs[name] = Tensor(spec.shape, spec.dtype, allocator, buffer(key))
+                self._outputs[name] = Tensor(spec.shape, plan.output_dtypes[name], allocator, buffer(key))
         self._wait_executor = TaskExecutor(f"{device.name}-wait")
         self._times = None
 

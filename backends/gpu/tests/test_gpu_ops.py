@@ -8,6 +8,7 @@ import numpy as np
 import openvino.opset1 as ov1
 import openvino.opset2 as ov2
 import openvino.opset3 as ov3
+import openvino.opset5 as ov5
 import openvino.opset7 as ov7
 import openvino.opset8 as ov8
 import openvino.opset13 as ops
@@ -135,6 +136,11 @@ def test_softmax(axis, tmp_path):
     check(lambda x: ov8.softmax(x, axis), rand(2, 3, 4, 70, scale=5), tmp_path=tmp_path)
 
 
+@pytest.mark.parametrize("axis", [1, -1])
+def test_log_softmax(axis, tmp_path):
+    check(lambda x: ov5.log_softmax(x, axis), rand(2, 3, 70, scale=5), tmp_path=tmp_path)
+
+
 @pytest.mark.parametrize("across,normalize", [(True, True), (False, True), (False, False)])
 def test_mvn_v1(across, normalize, tmp_path):
     check(lambda x: ov2.mvn(x, across, normalize, 1e-3), rand(2, 3, 4, 5) + 1, tmp_path=tmp_path)
@@ -179,6 +185,25 @@ def test_binary(name, a, b, tmp_path):
     if name == "divide":
         y = np.where(np.abs(y) < 0.1, 0.5, y).astype(np.float32)
     check(lambda p, q: getattr(ops, name)(p, q), x, y, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "maximum", "minimum"])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_binary(name, dtype, tmp_path):
+    x = RNG.integers(-2**15, 2**15, size=(2, 3, 4)).astype(dtype)  # OpenVINO's CPU computes int64 in 32 bits
+    y = RNG.integers(-2**15, 2**15, size=(3, 1)).astype(dtype)
+    check(lambda p, q: getattr(ops, name)(p, q), x, y, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["equal", "not_equal", "less", "less_equal", "greater", "greater_equal"])
+def test_comparison_and_select(name, tmp_path):
+    x, y = np.round(rand(2, 3, 4)), np.round(rand(3, 1))
+
+    def build(p, q):
+        mask = getattr(ops, name)(p, q)
+        return [mask, ops.select(mask, p, ops.negative(q))]
+
+    check(build, x, y, tmp_path=tmp_path)
 
 
 def test_binary_with_constant(tmp_path):
@@ -260,6 +285,29 @@ def test_reshape_squeeze_unsqueeze_share_memory(tmp_path):
     counts = exec_net.requests[0].get_perf_counts()
     assert {pc["exec_type"] for pc in counts.values() if pc["layer_type"] in ("Reshape", "Squeeze", "Unsqueeze")} \
         == {"alias"}
+
+
+INDEXED = {
+    "strided_slice": lambda x: ops.strided_slice(x, const([0, 1, -1], np.int64), const([2, 3, 0], np.int64),
+                                                 const([1, 1, -2], np.int64), [0, 0, 0], [0, 0, 0]),
+    "slice": lambda x: ov8.slice(x, const([1], np.int64), const([4], np.int64), const([2], np.int64),
+                                 const([2], np.int64)),
+    "split": lambda x: ops.split(x, const(1, np.int64), 3),
+    "variadic_split": lambda x: ops.variadic_split(x, const(2, np.int64), const([1, 4], np.int64)),
+    "tile": lambda x: ops.tile(x, const([2, 1, 2], np.int64)),
+    "roll": lambda x: ops.roll(x, const([1, -2], np.int64), const([0, 2], np.int64)),
+    "shuffle_channels": lambda x: ops.shuffle_channels(x, 1, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEXED))
+def test_indexed_data_movement(name, tmp_path):
+    check(INDEXED[name], rand(2, 3, 5), tmp_path=tmp_path)
+
+
+def test_depth_to_space_and_back(tmp_path):
+    check(lambda x: ops.space_to_depth(ops.depth_to_space(x, "blocks_first", 2), "depth_first", 2), rand(1, 8, 3, 2),
+          tmp_path=tmp_path)
 
 
 @pytest.mark.parametrize("axis,batch_dims,data,indices", [

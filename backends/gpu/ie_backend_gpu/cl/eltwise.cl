@@ -1,4 +1,5 @@
-/* Element-wise kernels: activations, binary arithmetic with numpy broadcasting, conversions.
+/* Element-wise kernels: activations, binary arithmetic and comparisons with numpy broadcasting,
+ * Select, conversions.
  *
  * Broadcasting kernels get a ``meta`` array: the output dims (collapsed, outermost first) and
  * each input's element strides over them (0 along broadcast dims).
@@ -13,19 +14,25 @@ __kernel void unary(__global const DATA_T* x, __global DATA_T* y, int count, int
 inline float maxf(float a, float b) { return (isnan(a) || a > b) ? a : b; }
 inline float minf(float a, float b) { return (isnan(a) || a < b) ? a : b; }
 
+/* the input offsets of output element ``i``: meta = dims, then ``inputs`` stride lists */
+inline void broadcast_offsets(__global const int* meta, int ndim, int inputs, int i, int* offsets) {
+    for (int j = 0; j < inputs; ++j) offsets[j] = 0;
+    int rest = i;
+    for (int d = ndim - 1; d >= 0; --d) {
+        const int pos = rest % meta[d];
+        rest /= meta[d];
+        for (int j = 0; j < inputs; ++j) offsets[j] += pos * meta[(j + 1) * ndim + d];
+    }
+}
+
 #define BINARY(NAME, EXPR)                                                                       \
     __kernel void binary_##NAME(__global const DATA_T* a, __global const DATA_T* b,               \
                                 __global DATA_T* out, __global const int* meta, int ndim, int count) { \
         const int i = get_global_id(0);                                                          \
         if (i >= count) return;                                                                  \
-        int rest = i, ia = 0, ib = 0;                                                            \
-        for (int d = ndim - 1; d >= 0; --d) {                                                    \
-            const int dim = meta[d], pos = rest % dim;                                           \
-            rest /= dim;                                                                         \
-            ia += pos * meta[ndim + d];                                                          \
-            ib += pos * meta[2 * ndim + d];                                                      \
-        }                                                                                        \
-        const float x = LOAD(a, ia), y = LOAD(b, ib);                                            \
+        int o[2];                                                                                \
+        broadcast_offsets(meta, ndim, 2, i, o);                                                  \
+        const float x = LOAD(a, o[0]), y = LOAD(b, o[1]);                                        \
         STORE(out, i, (EXPR));                                                                   \
     }                                                                                            \
     __kernel void binary_##NAME##_flat(__global const DATA_T* a, __global const DATA_T* b,        \
@@ -44,6 +51,53 @@ BINARY(maximum, maxf(x, y))
 BINARY(minimum, minf(x, y))
 BINARY(power, pow(x, y))
 BINARY(squared_difference, (x - y) * (x - y))
+
+/* comparisons of float tensors, a boolean (uchar) result */
+#define COMPARE(NAME, EXPR)                                                                      \
+    __kernel void compare_##NAME(__global const DATA_T* a, __global const DATA_T* b,              \
+                                 __global uchar* out, __global const int* meta, int ndim, int count) { \
+        const int i = get_global_id(0);                                                          \
+        if (i >= count) return;                                                                  \
+        int o[2];                                                                                \
+        broadcast_offsets(meta, ndim, 2, i, o);                                                  \
+        const float x = LOAD(a, o[0]), y = LOAD(b, o[1]);                                        \
+        out[i] = (EXPR) ? 1 : 0;                                                                 \
+    }
+COMPARE(equal, x == y)
+COMPARE(not_equal, x != y)
+COMPARE(less, x < y)
+COMPARE(less_equal, x <= y)
+COMPARE(greater, x > y)
+COMPARE(greater_equal, x >= y)
+
+__kernel void select_where(__global const uchar* cond, __global const DATA_T* a, __global const DATA_T* b,
+                     __global DATA_T* out, __global const int* meta, int ndim, int count) {
+    const int i = get_global_id(0);
+    if (i >= count) return;
+    int o[3];
+    broadcast_offsets(meta, ndim, 3, i, o);
+    STORE(out, i, cond[o[0]] ? LOAD(a, o[1]) : LOAD(b, o[2]));
+}
+
+/* integer arithmetic, wrapping on overflow as numpy does (computed unsigned) */
+#define INT_BINARY(NAME, T, U, EXPR)                                                             \
+    __kernel void binary_##NAME(__global const T* a, __global const T* b, __global T* out,      \
+                                __global const int* meta, int ndim, int count) {                 \
+        const int i = get_global_id(0);                                                          \
+        if (i >= count) return;                                                                  \
+        int o[2];                                                                                \
+        broadcast_offsets(meta, ndim, 2, i, o);                                                  \
+        const T x = a[o[0]], y = b[o[1]];                                                        \
+        out[i] = (EXPR);                                                                         \
+    }
+#define INT_OPS(TN, T, U)                                                                        \
+    INT_BINARY(add_##TN, T, U, (T)((U)x + (U)y))                                                 \
+    INT_BINARY(subtract_##TN, T, U, (T)((U)x - (U)y))                                            \
+    INT_BINARY(multiply_##TN, T, U, (T)((U)x * (U)y))                                            \
+    INT_BINARY(maximum_##TN, T, U, x > y ? x : y)                                                \
+    INT_BINARY(minimum_##TN, T, U, x < y ? x : y)
+INT_OPS(i32, int, uint)
+INT_OPS(i64, long, ulong)
 
 /* Convert: integers to float storage, float storage to integers (truncated toward zero; NaN,
  * infinities and values outside the intermediate range, int32 up to 32-bit destinations and

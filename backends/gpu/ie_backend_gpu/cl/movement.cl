@@ -1,5 +1,6 @@
 /* Data movement on raw elements (any dtype of that size): strided copies (Transpose, Broadcast,
- * Concat) and Gather. Float tensors move in their storage type. */
+ * Concat), copies through an index table (slicing, splitting, tiling...) and Gather. Float tensors
+ * move in their storage type. */
 
 /* dst[dst_off + sum(i_d * dst_stride_d)] = src[src_off + sum(i_d * src_stride_d)] over the
  * iteration dims; meta: dims, src strides, dst strides (``ndim`` each). */
@@ -47,3 +48,15 @@ GATHER(1, uchar, i64, long)
 GATHER(2, ushort, i64, long)
 GATHER(4, uint, i64, long)
 GATHER(8, ulong, i64, long)
+
+/* dst[i] = src[table[i]]: the source element of every output element, computed at load time. */
+#define TAKE(BYTES, T)                                                                           \
+    __kernel void take_##BYTES(__global const T* src, __global const int* table, __global T* dst,   \
+                               int count) {                                                      \
+        const int i = get_global_id(0);                                                          \
+        if (i < count) dst[i] = src[table[i]];                                                   \
+    }
+TAKE(1, uchar)
+TAKE(2, ushort)
+TAKE(4, uint)
+TAKE(8, ulong)

@@ -36,8 +36,9 @@ inline float group_reduce(float v, __local float* scratch, int op) {
     return result;
 }
 
+/* softmax, or with ``log`` set log-softmax: x - max - log(sum(exp(x - max))) */
 __kernel __attribute__((reqd_work_group_size(RED_WG, 1, 1)))
-void softmax(__global const DATA_T* x, __global DATA_T* y, int length, int stride) {
+void softmax(__global const DATA_T* x, __global DATA_T* y, int length, int stride, int log_softmax) {
     __local float scratch[RED_WG];
     const int row = get_group_id(0), lid = get_local_id(0);
     const int base = (row / stride) * length * stride + row % stride;
@@ -47,7 +48,12 @@ void softmax(__global const DATA_T* x, __global DATA_T* y, int length, int strid
     float s = 0.0f;
     for (int j = lid; j < length; j += RED_WG) s += exp(LOAD(x, base + j * stride) - m);
     s = group_reduce(s, scratch, RED_SUM);
-    for (int j = lid; j < length; j += RED_WG) STORE(y, base + j * stride, exp(LOAD(x, base + j * stride) - m) / s);
+    if (log_softmax) {
+        const float log_sum = log(s);
+        for (int j = lid; j < length; j += RED_WG) STORE(y, base + j * stride, LOAD(x, base + j * stride) - m - log_sum);
+    } else {
+        for (int j = lid; j < length; j += RED_WG) STORE(y, base + j * stride, exp(LOAD(x, base + j * stride) - m) / s);
+    }
 }
 
 /* MVN: (x - mean) / sqrt(var + eps) (eps_inside) or / (sqrt(var) + eps); with HAS_SCALE and
