@@ -559,9 +559,9 @@ def _reduce(node, plan, chain):
         return _alias(node, plan, chain)
     shape = _shape(x)
     strides = _dense_strides(shape)
-    kept = [i for i in range(len(shape)) if i not in axes] or None
-    kept_dims = [shape[i] for i in kept] if kept else [1]
-    kept_strides = [strides[i] for i in kept] if kept else [0]
+    kept = [i for i in range(len(shape)) if i not in axes]
+    kept_dims = [shape[i] for i in kept] or [1]
+    kept_strides = [strides[i] for i in kept] or [0]
     reduced_dims, reduced_strides = [shape[i] for i in axes], [strides[i] for i in axes]
     outputs, count = _count(node.output_shapes[0]), _count(reduced_dims)
     exec_type = f"reduce_{kind[len('Reduce'):].lower()}"
@@ -760,9 +760,8 @@ def _concat(node, plan, chain):
         offset = 0
         for src in node.inputs:
             shape = _shape(src)
-            if _count(shape):
-                _copy(plan, node, plan.arg(src), written(dst), shape, _dense_strides(shape), out_strides, dtype,
-                      offset * out_strides[axis])
+            _copy(plan, node, plan.arg(src), written(dst), shape, _dense_strides(shape), out_strides, dtype,
+                  offset * out_strides[axis])
             offset += shape[axis]
 
     return Choice("concat", emit)

@@ -9,12 +9,11 @@ tensors, enqueues every kernel and waits for the last one. Its stages are
 kernels of one request run while another request enqueues or waits.
 """
 
-import threading
-
 import pyopencl as cl
 
 from ie_core.backend import (
     BackendRequest,
+    InferenceError,
     CompiledModel,
     Stage,
     TaskExecutor,
@@ -44,8 +43,7 @@ class GPUModel(CompiledModel):
             name: Tensor(array.shape, array.dtype, allocator, allocator.upload(array))
             for name, array in plan.output_constants.items()
         }
-        self._requests = []
-        self._lock = threading.Lock()
+        self.released = False
 
     def allocator(self):
         return self.device.allocator
@@ -54,17 +52,12 @@ class GPUModel(CompiledModel):
         return self.plan.support
 
     def create_request(self):
-        request = GPURequest(self)
-        with self._lock:
-            self._requests.append(request)
-        return request
+        return GPURequest(self)
 
     def release(self):
-        with self._lock:
-            requests, self._requests = self._requests, []
-        for request in requests:
-            request.close()
-        self.constants = []
+        """Inferences not enqueued yet end with InferenceError; those on the device finish. The
+        memory goes with the last reference to the network and its requests."""
+        self.released = True
 
 
 def _options(plan, launch):
@@ -128,6 +121,8 @@ class GPURequest(BackendRequest):
 
     def enqueue(self, inputs):
         """Bind ``inputs`` and enqueue every kernel; returns what :meth:`wait` needs."""
+        if self.model.released:
+            raise InferenceError("the inference was cancelled: its network was released")
         allocator = self.model.device.allocator
         tensors = {name: to_allocator(value, allocator) for name, value in inputs.items()}
         for kernel, index, name in self._input_args:
@@ -161,9 +156,3 @@ class GPURequest(BackendRequest):
 
     def perf_counts(self):
         return merge_perf_counts(self.model.plan.static_counts, self._times)
-
-    def close(self):
-        """Cancel waits not yet started and let queued kernels finish."""
-        self._wait_executor.close()
-        self.queue.finish()
-
