@@ -4,7 +4,7 @@
 import numpy as np
 import pyopencl as cl
 
-from ie_core.backend import Allocator, Tensor
+from ie_core.backend import Allocator, InferenceError, Tensor
 
 
 class GPUAllocator(Allocator):
@@ -21,7 +21,10 @@ class GPUAllocator(Allocator):
 
     def buffer(self, nbytes):
         """A new device buffer of ``nbytes`` (at least one byte: OpenCL has no empty buffers)."""
-        return cl.Buffer(self.context, cl.mem_flags.READ_WRITE, max(int(nbytes), 1))
+        try:
+            return cl.Buffer(self.context, cl.mem_flags.READ_WRITE, max(int(nbytes), 1))
+        except cl.Error as exc:
+            raise self._out_of_memory(nbytes, exc) from None
 
     def allocate(self, shape, dtype):
         dtype = np.dtype(dtype)
@@ -41,7 +44,12 @@ class GPUAllocator(Allocator):
     def upload(self, array):
         """A read-only buffer holding ``array`` (a constant of the compiled networks)."""
         host = np.ascontiguousarray(array)
-        flags = cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR
         if not host.size:
             return self.buffer(1)
-        return cl.Buffer(self.context, flags, hostbuf=host)
+        try:
+            return cl.Buffer(self.context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=host)
+        except cl.Error as exc:
+            raise self._out_of_memory(host.nbytes, exc) from None
+
+    def _out_of_memory(self, nbytes, exc):
+        return InferenceError(f"{self.device}: cannot allocate {int(nbytes)} bytes of device memory: {exc}")

@@ -127,16 +127,24 @@ class GPURequest(BackendRequest):
         tensors = {name: to_allocator(value, allocator) for name, value in inputs.items()}
         for kernel, index, name in self._input_args:
             kernel.set_arg(index, tensors[name].handle)
-        queue = self.queue
-        events = [cl.enqueue_nd_range_kernel(queue, kernel, size, local) for kernel, size, local, _ in self._launches]
+        queue, events = self.queue, []
+        for kernel, size, local, layer in self._launches:
+            try:
+                events.append(cl.enqueue_nd_range_kernel(queue, kernel, size, local))
+            except cl.Error as exc:
+                where = f"layer '{layer}' ({kernel.function_name})" if layer else kernel.function_name
+                raise InferenceError(f"{where}: the enqueue failed: {exc}") from None
         queue.flush()
         return tensors, events
 
     def wait(self, pending):
         """Wait for the kernels :meth:`enqueue` queued; returns the network's outputs (name -> Tensor)."""
         tensors, events = pending
-        if events:
-            events[-1].wait()
+        try:
+            if events:
+                events[-1].wait()
+        except cl.Error as exc:
+            raise InferenceError(f"{self.model.device.name}: a kernel failed: {exc}") from None
         if self.model.profile:
             times = {}
             for event, (_, _, _, layer) in zip(events, self._launches):
