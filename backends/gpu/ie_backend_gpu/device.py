@@ -102,7 +102,6 @@ class Device:
         self.name = f"GPU.{index}"
         self.context = cl.Context([cl_device])
         self.is_gpu = bool(cl_device.type & cl.device_type.GPU)
-        self.has_fp16 = "cl_khr_fp16" in cl_device.extensions.split()
         self.programs = ProgramCache(self)
         self.allocator = GPUAllocator(self)
         #: where requests enqueue their kernels (one thread: enqueueing is quick, the kernels run on the device)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ie_core.backend import canonical_element_type, get_op
 
-from .plan import LINEAR_GROUP, MAX_ELEMENTS, NoKernel, linear_size, written
+from .plan import LINEAR_GROUP, MAX_ELEMENTS, NoKernel, linear_size
 
 #: activation layer type -> code of ``activate()`` in cl/common.cl
 ACTIVATIONS = {
@@ -319,7 +319,7 @@ class _Epilogue:
 
     def args(self, plan):
         """(output, bias, residual, flags, act, alpha, beta) kernel arguments."""
-        out = written(plan.output(self.last))
+        out = plan.output(self.last)
         bias = plan.const(self.bias) if self.bias is not None else None
         residual = plan.arg(self.residual) if self.residual is not None else None
         flags = (HAS_BIAS if bias is not None else 0) | (HAS_RESIDUAL if residual is not None else 0)
@@ -376,7 +376,7 @@ def _convolution(node, plan, chain):
             args = (plan.arg(x), plan.const(w3.reshape(groups, kh * kw)), out_arg, bias, residual,
                     *_i32(groups, height, width, out_h, out_w), *geometry, *tail)
             size = (_round_up(out_w, TILE_GROUP), _round_up(out_h, TILE_GROUP), batch * groups)
-            plan.launch("gemm", "conv_depthwise", args, size, local, node.name, exec_type)
+            plan.launch("gemm", "conv_depthwise", args, size, local, node.name)
             return
         packed = np.ascontiguousarray(w3.transpose(0, 2, 1))  # [G][K][OG]
         ci, r, c = np.meshgrid(np.arange(cg), np.arange(kh), np.arange(kw), indexing="ij")
@@ -385,7 +385,7 @@ def _convolution(node, plan, chain):
                 *_i32(x_shape[1], height, width, groups, og, cg, out_h, out_w, sh, sw, ph, pw, cg * kh * kw,
                       pointwise), *tail)
         size = (_tiles(out_h * out_w), _tiles(og), batch * groups)
-        plan.launch("gemm", "conv_gemm", args, size, local, node.name, exec_type)
+        plan.launch("gemm", "conv_gemm", args, size, local, node.name)
 
     return Choice(exec_type, emit)
 
@@ -443,7 +443,7 @@ def _matmul(node, plan, chain):
             size, local = (_round_up(cols, LINEAR_GROUP), rows, count), (LINEAR_GROUP, 1, 1)
         else:
             size, local = (_tiles(cols), _tiles(rows), count), (TILE_GROUP, TILE_GROUP, 1)
-        plan.launch("gemm", exec_type, args, size, local, node.name, exec_type)
+        plan.launch("gemm", exec_type, args, size, local, node.name)
 
     return Choice(exec_type, emit)
 
@@ -486,10 +486,10 @@ def _attention(node, plan, chain):
         fmask = plan.arg(mask) if mask is not None and float_type(mask) else None
         bmask = plan.arg(mask) if mask is not None and not float_type(mask) else None
         kind = 0 if mask is None else (1 if fmask is not None else 2)
-        args = (plan.arg(q), plan.arg(k), plan.arg(v), fmask, bmask, written(plan.output(node)), plan.meta(meta),
+        args = (plan.arg(q), plan.arg(k), plan.arg(v), fmask, bmask, plan.output(node), plan.meta(meta),
                 *_i32(nbd, length, source), np.float32(scale), *_i32(kind, causal))
         plan.launch("attention", "sdpa", args, (_round_up(length, QUERY_GROUP), _count(batch)), (QUERY_GROUP, 1),
-                    node.name, "sdpa", (f"-DHEAD_DIM={head}", f"-DVALUE_DIM={value_dim}"))
+                    node.name, (f"-DHEAD_DIM={head}", f"-DVALUE_DIM={value_dim}"))
 
     return Choice("sdpa", emit)
 
@@ -527,9 +527,9 @@ def _mvn(node, plan, chain):
         scale_arg = plan.const(scale) if scale is not None else None
         shift_arg = plan.const(epi.bias) if epi.bias is not None else None
         all_flags = flags | (HAS_SCALE if scale is not None else 0) | (HAS_SHIFT if epi.bias is not None else 0)
-        args = (plan.arg(x), written(plan.output(epi.last)), scale_arg, shift_arg, *_i32(length, stride),
+        args = (plan.arg(x), plan.output(epi.last), scale_arg, shift_arg, *_i32(length, stride),
                 np.float32(attrs.float("eps")), np.int32(all_flags))
-        plan.launch("norm", "mvn", args, (rows * ROW_GROUP,), (ROW_GROUP,), node.name, exec_type)
+        plan.launch("norm", "mvn", args, (rows * ROW_GROUP,), (ROW_GROUP,), node.name)
 
     return Choice(exec_type, emit)
 
@@ -544,8 +544,8 @@ def _softmax(node, plan, chain):
     exec_type = "log_softmax" if log else "softmax"
 
     def emit():
-        args = (plan.arg(x), written(plan.output(node)), *_i32(length, stride, log))
-        plan.launch("norm", "softmax", args, (rows * ROW_GROUP,), (ROW_GROUP,), node.name, exec_type)
+        args = (plan.arg(x), plan.output(node), *_i32(length, stride, log))
+        plan.launch("norm", "softmax", args, (rows * ROW_GROUP,), (ROW_GROUP,), node.name)
 
     return Choice(exec_type, emit)
 
@@ -568,9 +568,9 @@ def _reduce(node, plan, chain):
 
     def emit():
         meta = plan.meta(kept_dims + kept_strides + reduced_dims + reduced_strides)
-        args = (plan.arg(x), written(plan.output(node)), meta, *_i32(len(kept_dims), len(reduced_dims), count,
+        args = (plan.arg(x), plan.output(node), meta, *_i32(len(kept_dims), len(reduced_dims), count,
                                                                        REDUCTIONS[kind]))
-        plan.launch("norm", "reduce", args, (outputs * ROW_GROUP,), (ROW_GROUP,), node.name, exec_type)
+        plan.launch("norm", "reduce", args, (outputs * ROW_GROUP,), (ROW_GROUP,), node.name)
 
     return Choice(exec_type, emit)
 
@@ -603,9 +603,9 @@ def _pool(node, plan, chain):
 
     def emit():
         divisor = (np.int32(full_divisor),) if kind == "AvgPool" else ()
-        args = (plan.arg(x), written(plan.output(node)), *geometry, *divisor)
+        args = (plan.arg(x), plan.output(node), *geometry, *divisor)
         size = (_round_up(out_w, TILE_GROUP), _round_up(out_h, TILE_GROUP), x_shape[0] * x_shape[1])
-        plan.launch("pool", exec_type, args, size, (TILE_GROUP, TILE_GROUP, 1), node.name, exec_type)
+        plan.launch("pool", exec_type, args, size, (TILE_GROUP, TILE_GROUP, 1), node.name)
 
     return Choice(exec_type, emit)
 
@@ -620,9 +620,9 @@ def _unary(node, plan, chain):
     exec_type = canonical_type(node).lower()
 
     def emit():
-        args = (plan.arg(x), written(plan.output(node)), np.int32(count), np.int32(act[0]), np.float32(act[1]),
+        args = (plan.arg(x), plan.output(node), np.int32(count), np.int32(act[0]), np.float32(act[1]),
                 np.float32(act[2]))
-        plan.launch("eltwise", "unary", args, linear_size(count), (LINEAR_GROUP,), node.name, exec_type)
+        plan.launch("eltwise", "unary", args, linear_size(count), (LINEAR_GROUP,), node.name)
 
     return Choice(exec_type, emit)
 
@@ -643,12 +643,11 @@ def _binary(node, plan, chain):
 
     def emit():
         if flat:
-            args = (plan.arg(a), plan.arg(b), written(plan.output(node)), np.int32(count))
-            plan.launch("eltwise", f"binary_{name}_flat", args, linear_size(count), (LINEAR_GROUP,), node.name,
-                        exec_type)
+            args = (plan.arg(a), plan.arg(b), plan.output(node), np.int32(count))
+            plan.launch("eltwise", f"binary_{name}_flat", args, linear_size(count), (LINEAR_GROUP,), node.name)
             return
         kernel = f"binary_{name}_{integer}" if integer else f"binary_{name}"
-        _broadcasting(plan, node, kernel, (a, b), exec_type)
+        _broadcasting(plan, node, kernel, (a, b))
 
     return Choice(exec_type, emit)
 
@@ -659,14 +658,14 @@ def _check_broadcast_mode(node):
         raise NoKernel(f"auto_broadcast={mode}")
 
 
-def _broadcasting(plan, node, kernel, inputs, exec_type):
+def _broadcasting(plan, node, kernel, inputs):
     """Launch an element-wise ``kernel`` over ``inputs`` broadcast to the node's output."""
     out = tuple(node.output_shapes[0])
     count = _count(out)
     dims, strides = _collapse(out, *[_broadcast_strides(_shape(src), out) for src in inputs])
-    args = (*[plan.arg(src) for src in inputs], written(plan.output(node)),
+    args = (*[plan.arg(src) for src in inputs], plan.output(node),
             plan.meta(dims + [s for st in strides for s in st]), *_i32(len(dims), count))
-    plan.launch("eltwise", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name, exec_type)
+    plan.launch("eltwise", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name)
 
 
 def _compare(node, plan, chain):
@@ -674,7 +673,7 @@ def _compare(node, plan, chain):
     _require_float(node, a, b)
     _check_broadcast_mode(node)
     name = COMPARISONS[canonical_type(node)]
-    return Choice(name, lambda: _broadcasting(plan, node, f"compare_{name}", (a, b), name))
+    return Choice(name, lambda: _broadcasting(plan, node, f"compare_{name}", (a, b)))
 
 
 def _select(node, plan, chain):
@@ -683,7 +682,7 @@ def _select(node, plan, chain):
     if _dtype(cond) != np.bool_:
         raise NoKernel(f"a {_dtype(cond)} condition")
     _check_broadcast_mode(node)
-    return Choice("select", lambda: _broadcasting(plan, node, "select_where", (cond, a, b), "select"))
+    return Choice("select", lambda: _broadcasting(plan, node, "select_where", (cond, a, b)))
 
 
 def _convert(node, plan, chain):
@@ -700,8 +699,8 @@ def _convert(node, plan, chain):
     count = _count(_shape(x))
 
     def emit():
-        args = (plan.arg(x), written(plan.output(node)), np.int32(count))
-        plan.launch("eltwise", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name, "convert")
+        args = (plan.arg(x), plan.output(node), np.int32(count))
+        plan.launch("eltwise", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name)
 
     return Choice("convert", emit)
 
@@ -717,7 +716,7 @@ def _copy(plan, node, src_arg, dst, dims, src_strides, dst_strides, dtype, dst_o
     count = _count(dims)
     args = (src_arg, dst, plan.meta(dims + ss + ds), *_i32(len(dims), count, 0, dst_offset))
     plan.launch("movement", _element_kernel(plan, "copy_nd", dtype, "copies"), args, linear_size(count),
-                (LINEAR_GROUP,), node.name, canonical_type(node).lower())
+                (LINEAR_GROUP,), node.name)
 
 
 def _transpose(node, plan, chain):
@@ -728,7 +727,7 @@ def _transpose(node, plan, chain):
     out = tuple(node.output_shapes[0])
 
     def emit():
-        _copy(plan, node, plan.arg(x), written(plan.output(node)), out, [strides[a] for a in order],
+        _copy(plan, node, plan.arg(x), plan.output(node), out, [strides[a] for a in order],
               _dense_strides(out), _dtype(x))
 
     return Choice("transpose", emit)
@@ -740,7 +739,7 @@ def _broadcast(node, plan, chain):
     out, view = get_op("Broadcast").impl.plan(node.context())
 
     def emit():
-        _copy(plan, node, plan.arg(x), written(plan.output(node)), out, _broadcast_strides(view, out),
+        _copy(plan, node, plan.arg(x), plan.output(node), out, _broadcast_strides(view, out),
               _dense_strides(out), _dtype(x))
 
     return Choice("broadcast", emit)
@@ -760,7 +759,7 @@ def _concat(node, plan, chain):
         offset = 0
         for src in node.inputs:
             shape = _shape(src)
-            _copy(plan, node, plan.arg(src), written(dst), shape, _dense_strides(shape), out_strides, dtype,
+            _copy(plan, node, plan.arg(src), dst, shape, _dense_strides(shape), out_strides, dtype,
                   offset * out_strides[axis])
             offset += shape[axis]
 
@@ -779,9 +778,9 @@ def _gather(node, plan, chain):
     count = _count(node.output_shapes[0])
 
     def emit():
-        args = (plan.arg(data), plan.arg(indices), written(plan.output(node)),
+        args = (plan.arg(data), plan.arg(indices), plan.output(node),
                 *_i32(outer, dim, _count(index_shape[batch_dims:]), inner, count))
-        plan.launch("movement", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name, "gather")
+        plan.launch("movement", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name)
 
     return Choice("gather", emit)
 
@@ -805,9 +804,9 @@ def _indexed(node, plan, chain):
             port = node.output(index)
             if plan.consumers.get(port) or port in plan.result_ports:
                 count = _count(node.output_shapes[index])
-                args = (plan.arg(x), plan.const(np.asarray(table, dtype=np.int32)), written(plan.output(node, index)),
+                args = (plan.arg(x), plan.const(np.asarray(table, dtype=np.int32)), plan.output(node, index),
                         np.int32(count))
-                plan.launch("movement", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name, exec_type)
+                plan.launch("movement", kernel, args, linear_size(count), (LINEAR_GROUP,), node.name)
 
     return Choice(exec_type, emit)
 

@@ -52,8 +52,6 @@ class Launch(NamedTuple):
     global_size: tuple
     local_size: Optional[tuple]
     layer: Optional[str]
-    exec_type: str
-    writes: tuple
 
 
 class Tensor(NamedTuple):
@@ -149,12 +147,10 @@ class Plan:
         """A :class:`Const` int32 array (shapes and strides a kernel reads)."""
         return self.const(np.asarray(list(values) or [0], dtype=np.int32))
 
-    def launch(self, program, kernel, args, global_size, local_size, layer, exec_type, options=()):
-        """Append a kernel launch; the :class:`Buf` arguments in ``writes`` are its outputs."""
-        writes = tuple(a.key for a in args if isinstance(a, _Written))
-        args = tuple(Buf(a.key) if isinstance(a, _Written) else a for a in args)
-        self.launches.append(Launch(program, tuple(options), kernel, args, tuple(global_size),
-                                    None if local_size is None else tuple(local_size), layer, exec_type, writes))
+    def launch(self, program, kernel, args, global_size, local_size, layer, options=()):
+        """Append a launch of ``kernel`` of ``cl/<program>.cl`` (built with ``options``)."""
+        self.launches.append(Launch(program, tuple(options), kernel, tuple(args), tuple(global_size),
+                                    None if local_size is None else tuple(local_size), layer))
 
     def make_alias(self, node, src):
         """Layer ``node``'s output shares the memory of its input ``src``."""
@@ -226,15 +222,6 @@ class Plan:
                 f"the {device_name} device has no kernel for layer(s) {layers}. "
                 f"Run the network on HETERO:{device_name.split('.')[0]},CPU to execute them on the CPU"
             )
-
-
-class _Written(NamedTuple):
-    key: object
-
-
-def written(buf):
-    """Mark a :class:`Buf` argument of :meth:`Plan.launch` as an output of the launch."""
-    return _Written(buf.key)
 
 
 #: work-group size of the one-dimensional element-wise kernels

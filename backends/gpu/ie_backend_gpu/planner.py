@@ -23,7 +23,7 @@ import numpy as np
 from ie_core.backend import LayerSupport, PerfCount, output_name
 
 from .kernels import CHOOSERS, canonical_type, epilogue_chain
-from .plan import LINEAR_GROUP, Buf, NoKernel, Plan, linear_size, written
+from .plan import LINEAR_GROUP, Buf, NoKernel, Plan, linear_size
 
 SOURCE_TYPES = ("Parameter", "Const")
 
@@ -123,8 +123,8 @@ def _bind_inputs(plan):
             plan.tensor(port, shape, dtype, stored=np.float32)
             converted = ("half", port)
             buf = plan.tensor(converted, shape, dtype)
-            plan.launch("eltwise", "store_from_f32", (Buf(port), written(buf), np.int32(_count(shape))),
-                        linear_size(_count(shape)), (LINEAR_GROUP,), None, "convert")
+            plan.launch("eltwise", "store_from_f32", (Buf(port), buf, np.int32(_count(shape))),
+                        linear_size(_count(shape)), (LINEAR_GROUP,), None)
             plan.converted[port] = converted
         else:
             plan.tensor(port, shape, dtype)
@@ -150,7 +150,7 @@ def _bind_outputs(plan):
             shape = src.node.output_shapes[src.index]
             converted = ("float", src)
             buf = plan.tensor(converted, shape, np.float32, stored=np.float32)
-            plan.launch("eltwise", "store_to_f32", (Buf(key), written(buf), np.int32(_count(shape))),
-                        linear_size(_count(shape)), (LINEAR_GROUP,), None, "convert")
+            plan.launch("eltwise", "store_to_f32", (Buf(key), buf, np.int32(_count(shape))),
+                        linear_size(_count(shape)), (LINEAR_GROUP,), None)
             key = converted
         plan.outputs[name] = key
