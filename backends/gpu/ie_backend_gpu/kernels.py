@@ -72,7 +72,9 @@ ROW_GROUP = 64
 #: queries per work-group of the attention kernel (cl/attention.cl QUERY_GROUP)
 QUERY_GROUP = 32
 #: the attention kernel keeps a query and an output row of at most this many values per work-item
-MAX_HEAD_DIM = 256
+MAX_HEAD_DIM = 128
+#: floats of local memory the attention kernel's key and value tiles may take (16 KiB)
+ATTENTION_TILE_FLOATS = 4096
 
 HAS_BIAS, HAS_RESIDUAL = 1, 2
 NORMALIZE_VARIANCE, EPS_INSIDE, HAS_SCALE, HAS_SHIFT = 1, 2, 4, 8
@@ -477,6 +479,8 @@ def _attention(node, plan, chain):
             raise NoKernel("the scale is not a constant")
         scale = float(np.asarray(value).reshape(-1)[0])
 
+    key_tile = 32 if head + value_dim <= ATTENTION_TILE_FLOATS // 32 else 16
+
     def emit():
         nbd = len(batch)
         mask_strides = _broadcast_strides(_shape(mask), out[:-1] + (source,)) if mask is not None else [0] * (nbd + 2)
@@ -489,7 +493,7 @@ def _attention(node, plan, chain):
         args = (plan.arg(q), plan.arg(k), plan.arg(v), fmask, bmask, plan.output(node), plan.meta(meta),
                 *_i32(nbd, length, source), np.float32(scale), *_i32(kind, causal))
         plan.launch("attention", "sdpa", args, (_round_up(length, QUERY_GROUP), _count(batch)), (QUERY_GROUP, 1),
-                    node.name, (f"-DHEAD_DIM={head}", f"-DVALUE_DIM={value_dim}"))
+                    node.name, (f"-DHEAD_DIM={head}", f"-DVALUE_DIM={value_dim}", f"-DKEY_TILE={key_tile}"))
 
     return Choice("sdpa", emit)
 

@@ -351,6 +351,11 @@ def test_scaled_dot_product_attention(mask, tmp_path):
     check(build, *arrays, tmp_path=tmp_path)
 
 
+def test_attention_with_large_heads_uses_smaller_key_tiles(tmp_path):
+    q, k, v = rand(1, 2, 33, 96), rand(1, 2, 40, 96), rand(1, 2, 40, 80)
+    check(lambda *p: ops.scaled_dot_product_attention(*p, causal=False), q, k, v, tmp_path=tmp_path)
+
+
 # ---------------------------------------------------------------------------------------- FP16
 
 def test_f16_hint_stores_half_and_keeps_f32_outputs(tmp_path):

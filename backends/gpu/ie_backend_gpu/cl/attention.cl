@@ -1,5 +1,6 @@
 /* ScaledDotProductAttention: softmax(Q K^T * scale + mask) V in one pass over the keys (online
- * softmax), built with -DHEAD_DIM=E -DVALUE_DIM=Ev.
+ * softmax), built with -DHEAD_DIM=E -DVALUE_DIM=Ev -DKEY_TILE=T (T * (E + Ev) floats of local
+ * memory).
  *
  * One work-item per query row, work-groups of QUERY_GROUP rows of one batch entry sharing key
  * and value tiles of KEY_TILE rows in local memory. Operands are addressed by strides:
@@ -8,7 +9,6 @@
  * mask_kind: 0 none, 1 additive (fmask), 2 boolean (bmask, false masks the key out).
  */
 #define QUERY_GROUP 32
-#define KEY_TILE 32
 
 __kernel __attribute__((reqd_work_group_size(QUERY_GROUP, 1, 1)))
 void sdpa(__global const DATA_T* q, __global const DATA_T* k, __global const DATA_T* v,
