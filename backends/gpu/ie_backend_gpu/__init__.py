@@ -10,7 +10,7 @@ elsewhere.
 
 import os
 
-from ie_core.backend import API_VERSION, Backend, Capability, ConfigOption, hookimpl
+from ie_core.backend import Backend, Capability, ConfigOption, hookimpl
 
 from .device import ALLOW_CPU_ENV, default_cache_dir, opencl_devices, platforms_summary, select
 from .planner import make_plan
@@ -28,7 +28,7 @@ class GPUBackend(Backend):
     device_name = "GPU"
     version = __version__
     description = "OpenCL kernels (convolution, MatMul, attention, normalisations, element-wise, data movement)"
-    api_version = API_VERSION
+    api_version = "1.0"
     capabilities = frozenset({Capability.DEVICE_MEMORY})
     config_options = {
         **Backend.config_options,
