@@ -13,8 +13,8 @@ import pyopencl as cl
 
 from ie_core.backend import (
     BackendRequest,
-    InferenceError,
     CompiledModel,
+    InferenceError,
     Stage,
     TaskExecutor,
     Tensor,
@@ -79,12 +79,11 @@ class GPURequest(BackendRequest):
             for root, (kind, _) in plan.placement.items()
             if kind == "output"
         }
-
         self._buffers = (pool, dedicated)  # kernel arguments do not keep their buffers alive
 
         def buffer(key):
             kind, where = plan.placement[plan.root(key)]
-            return pool[where] if kind == "pool" else dedicated.get(where)
+            return pool[where] if kind == "pool" else dedicated[where]
 
         self._input_args = []  # (kernel, argument index, network input name)
         self._launches = []  # (kernel, global size, local size, layer)
@@ -102,7 +101,7 @@ class GPURequest(BackendRequest):
                 else:
                     kernel.set_arg(i, arg)
             self._launches.append((kernel, launch.global_size, launch.local_size, launch.layer))
-        self._outputs = {}  # name -> Tensor, or network input name for an output that is an input
+        self._outputs = {}  # name -> Tensor, or (input name, shape) for an output in an input's memory
         for name, key in plan.outputs.items():
             spec = plan.tensors[key]
             kind, where = plan.placement[plan.root(key)]
