@@ -43,7 +43,7 @@ inputs, native kernels allocate their outputs) and callers copy the network outp
 
 import numpy as np
 
-from ie_core.backend import Kernel, canonical_element_type, get_op
+from ie_core.backend import Kernel, ShapeInferenceError, canonical_element_type, get_op
 
 from . import _ext
 
@@ -82,7 +82,7 @@ def transformer_kernel(node, threads=0):
         return None
     try:
         return build(node, in_shapes, in_dtypes, threads)
-    except Exception:  # noqa: BLE001  (_NotNative, odd attributes, shapes the kernels do not take)
+    except (_NotNative, ShapeInferenceError, _ext.DnnlError):  # shapes, attributes or layouts it does not take
         return None
 
 
