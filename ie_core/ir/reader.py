@@ -1,4 +1,7 @@
-"""Reading IR v10/v11 (.xml + .bin) as written by OpenVINO's tools into a validated Graph."""
+"""Reading IR (.xml + .bin) as written by OpenVINO's tools into a validated Graph.
+
+IR v10/v11 are read here; the legacy versions 2 to 7 by :mod:`ie_core.ir.legacy`, onto the same Graph.
+"""
 
 import math
 import os
@@ -12,7 +15,7 @@ from ..limits import shape_problem
 from ..types import canonical_element_type, decode, storage_bytes, to_dtype
 
 SUPPORTED_VERSIONS = ("10", "11")
-LEGACY_VERSIONS = ("1", "2", "3", "4", "5", "6", "7")
+LEGACY_VERSIONS = ("2", "3", "4", "5", "6", "7")
 
 
 def read_network(model, weights):
@@ -27,12 +30,15 @@ def read_network(model, weights):
     if root.tag != "net":
         raise IRError(f"{model}: the root element is <{root.tag}>, expected <net>")
     version = root.get("version")
-    if version in LEGACY_VERSIONS:
-        raise IRError(f"{model}: IR version {version} (legacy Model Optimizer format) is not supported yet")
-    if version not in SUPPORTED_VERSIONS:
-        raise IRError(f"{model}: unknown IR version {version!r}; supported: {', '.join(SUPPORTED_VERSIONS)}")
+    if version not in SUPPORTED_VERSIONS + LEGACY_VERSIONS:
+        supported = ", ".join(LEGACY_VERSIONS + SUPPORTED_VERSIONS)
+        raise IRError(f"{model}: unknown IR version {version!r}; supported: {supported}")
     with open(weights, "rb") as f:
         blob = f.read()
+    if version in LEGACY_VERSIONS:
+        from .legacy import LegacyIRReader  # here: legacy.py builds on IRv10Reader
+
+        return LegacyIRReader(model, weights, blob, int(version)).read(root)
     return IRv10Reader(model, weights, blob).read(root)
 
 
@@ -74,19 +80,22 @@ class IRv10Reader:
             self.check_declared_shapes(graph, layers, ports)
         return graph
 
-    def make_node(self, layer):
-        """A Node for ``layer`` and the map of its port ids to ('in'|'out', index, declared dims)."""
-        data = layer.find("data")
-        attrs = dict(data.attrib) if data is not None else {}
+    def port_map(self, layer):
+        """The map of ``layer``'s port ids to ('in'|'out', index, declared dims, <port> element)."""
         port_map = {}
-        in_ports = layer.find("input")
-        out_ports = layer.find("output")
-        for direction, section in (("in", in_ports), ("out", out_ports)):
+        for direction, section in (("in", layer.find("input")), ("out", layer.find("output"))):
             for index, port in enumerate(section.findall("port") if section is not None else []):
                 pid = port.get("id")
                 if pid is None or pid in port_map:
                     raise self.error(layer, f"port without id or with a duplicate id {pid!r}")
                 port_map[pid] = (direction, index, self.port_dims(layer, port), port)
+        return port_map
+
+    def make_node(self, layer):
+        """A Node for ``layer`` and the map of its port ids to ('in'|'out', index, declared dims)."""
+        data = layer.find("data")
+        attrs = dict(data.attrib) if data is not None else {}
+        port_map = self.port_map(layer)
         num_outputs = sum(1 for d, *_ in port_map.values() if d == "out")
         ltype = layer.get("type")
         value = self.const_value(layer, attrs) if ltype == "Const" else None
@@ -135,15 +144,7 @@ class IRv10Reader:
         if problem:
             raise self.error(layer, problem)
         count = math.prod(shape)
-        if offset < 0 or size < 0:
-            raise self.error(layer, f"negative offset {offset} or size {size}", WeightsError)
-        if offset + size > len(self.blob):
-            raise self.error(
-                layer,
-                f"data at offset {offset} size {size} lies past the end of {self.bin_path} "
-                f"({len(self.blob)} bytes): the weights file is truncated or does not belong to this model",
-                WeightsError,
-            )
+        raw = self.segment_bytes(layer, "data", offset, size)
         if count == 0:
             return np.empty(shape, to_dtype(et))  # OpenVINO writes one placeholder byte for an empty Const
         if size != storage_bytes(et, count):
@@ -152,7 +153,20 @@ class IRv10Reader:
                 f"size {size} does not match shape {list(shape)} of {et} ({storage_bytes(et, count)} bytes)",
                 WeightsError,
             )
-        return decode(self.blob[offset : offset + size], et, shape)
+        return decode(raw, et, shape)
+
+    def segment_bytes(self, layer, what, offset, size):
+        """The ``size`` bytes at ``offset`` of the weights file; raises unless they lie inside it."""
+        if offset < 0 or size < 0:
+            raise self.error(layer, f"{what}: negative offset {offset} or size {size}", WeightsError)
+        if offset + size > len(self.blob):
+            raise self.error(
+                layer,
+                f"{what} at offset {offset} size {size} lies past the end of {self.bin_path} "
+                f"({len(self.blob)} bytes): the weights file is truncated or does not belong to this model",
+                WeightsError,
+            )
+        return self.blob[offset : offset + size]
 
     def connect(self, root, layers, nodes, ports):
         """Wire each input port to the output port its <edge> names; every input must be connected once."""

@@ -4,6 +4,6 @@ Importing this package registers every op; :func:`get_op` finds one by type name
 """
 
 from .registry import OpContext, OpDef, get_op, op, registered_ops
-from . import elementwise, movement, nn, reduction  # noqa: F401  (registration)
+from . import detection, elementwise, movement, nn, reduction  # noqa: F401  (registration)
 
 __all__ = ["OpContext", "OpDef", "get_op", "op", "registered_ops"]
