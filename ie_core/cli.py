@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import IENetwork, IEPlugin, __version__
+from .compat import run_script
 from .errors import IEError
 from .plugins import default_registry
 
@@ -123,6 +124,12 @@ def cmd_devices(args):
     return 0
 
 
+def cmd_run(args):
+    """``ie run SCRIPT [ARGS]``: :func:`ie_core.compat.run_script`."""
+    run_script(args.script, args.args)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="ie", description="ie-core: run OpenVINO IR models.")
     parser.add_argument("--version", action="version", version=f"ie-core {__version__}")
@@ -138,6 +145,10 @@ def build_parser():
     infer.set_defaults(func=cmd_infer)
     devices = sub.add_parser("devices", help="list installed devices, their versions and packages")
     devices.set_defaults(func=cmd_devices)
+    run = sub.add_parser("run", help="run a Python script with openvino.inference_engine mapped to ie_core")
+    run.add_argument("script", help="the script (.py)")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
+    run.set_defaults(func=cmd_run)
     return parser
 
 
