@@ -697,8 +697,9 @@ class InferRequest:
         self.latency = 0.0
         self.error = None
         self._callback = None
-        self._done = threading.Event()
+        self._done = threading.Event()  # set when the request is idle and its completion callback has run
         self._started = False
+        self._busy = False  # an inference is running (a completion callback may start the next one)
         self._lock = threading.Lock()
         # the Result layer names (PERF_COUNT=YES, else None); the ns stamps of the last
         # run's start, device call, device return and end
@@ -726,7 +727,11 @@ class InferRequest:
         return self._stages
 
     def set_completion_callback(self, py_callback, py_data=None):
-        """Call ``py_callback(status, py_data)`` when an asynchronous inference ends (on the device's thread)."""
+        """Call ``py_callback(status, py_data)`` when an inference ends (on the device's thread).
+
+        As from 2019 R2, ``wait()`` returns after the callback has run; the callback may
+        start the request's next inference (``async_infer``), and ``wait()`` then waits for that one.
+        """
         self._callback = (py_callback, py_data)
 
     def set_tensor(self, name, tensor):
@@ -794,7 +799,7 @@ class InferRequest:
     def _begin(self, inputs, start):
         """Mark the request busy with ``inputs`` copied in; returns the device tensors to run on."""
         with self._lock:
-            if self._started and not self._done.is_set():
+            if self._busy:
                 raise InferenceError("[REQUEST_BUSY] the request is still running; wait() for it first")
             self._fill(inputs)
             allocator = self._allocator
@@ -804,6 +809,7 @@ class InferRequest:
             }
             self._done.clear()
             self._started = True
+            self._busy = True
             self.error = None
             self._stamps = [start, time.perf_counter_ns(), 0, 0]
             return tensors
@@ -819,9 +825,13 @@ class InferRequest:
         stamps[3] = time.perf_counter_ns()
         self.latency = (stamps[3] - stamps[0]) / 1e6
         callback = self._callback
-        self._done.set()
+        with self._lock:
+            self._busy = False
         if callback is not None:
             callback[0](StatusCode.OK if error is None else StatusCode.GENERAL_ERROR, callback[1])
+        with self._lock:
+            if not self._busy:  # wait() returns once the callback ran, unless it started the next inference
+                self._done.set()
 
     def _as_set(self, name, array):
         """Output ``name`` in the precision set on it, if any."""
