@@ -13,11 +13,12 @@ _F32 = np.float32
 
 
 def _round_half_away(v):
+    """Round half away from zero, as C's ``round``."""
     return np.sign(v) * np.floor(np.abs(v) + _F32(0.5))
 
 
 def _output_size(ctx, index, what):
-    """The two integers ``[height, width]`` held by the constant 1-D input ``index``."""
+    """The two integers ``[height, width]`` of the 1-D input ``index``; None while only known at run time."""
     if ctx.input_dtypes[index].kind not in "iu":
         raise ctx.error(f"input {index} ({what}) must be an integer tensor, got {ctx.input_dtypes[index]}")
     if ctx.input_shapes[index] != (2,):
