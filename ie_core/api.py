@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import config
 from .backend import Capability, LayerSupport
 from .errors import (
     ConfigError,
@@ -535,6 +536,24 @@ class IEPlugin:
         self._registry = registry if registry is not None else registry_for(plugin_dirs)
         self._backend = self._registry.create(device)
         self._device = device
+        #: the :class:`ie_core.config.Settings` of the file :meth:`from_config` read, else None
+        self.settings = None
+
+    @classmethod
+    def from_config(cls, path=None, plugin_dirs=None):
+        """The plugin of the first usable device of a YAML configuration file, with its configuration keys set.
+
+        ``path`` defaults to the file the ``IE_CORE_CONFIG`` environment variable
+        names; the schema is in :mod:`ie_core.config`. The file's settings
+        (``num_requests``, ``model``, ...) are the plugin's ``settings``.
+        """
+        registry = registry_for(plugin_dirs)
+        settings = config.load(path, registry)
+        choice = config.choose(settings, registry)
+        plugin = cls(choice.device, plugin_dirs)
+        plugin.set_config(choice.config)
+        plugin.settings = settings
+        return plugin
 
     @property
     def device(self):
@@ -549,14 +568,20 @@ class IEPlugin:
         """Compile ``network`` for the device; returns an ExecutableNetwork with ``num_requests`` requests."""
         if not isinstance(network, IENetwork):
             raise NetworkArgumentError(f"load() needs an IENetwork, got {type(network).__name__}")
-        if isinstance(num_requests, bool) or not isinstance(num_requests, (int, np.integer)) or num_requests <= 0:
-            raise RequestError(
-                f"Incorrect number of requests specified: {num_requests}. Expected positive integer number."
-            )
+        _check_num_requests(num_requests)
         merged = self._backend.validate_config(config)
         graph = network._graph_for_load(self._backend.extension_ops())
         compiled = self._backend.compile(graph, merged, int(num_requests))
         return ExecutableNetwork(compiled, graph, int(num_requests), merged, network._io_dtypes())
+
+    def import_network(self, model_file, num_requests=1, config=None):
+        """Load a network that ``ExecutableNetwork.export`` wrote to ``model_file`` on this kind of device."""
+        if Capability.EXPORT_IMPORT not in self._backend.capabilities:
+            raise NotSupportedError(f"import_network is not supported by the {self._device} device")
+        _check_num_requests(num_requests)
+        merged = self._backend.validate_config(config)
+        graph, compiled = self._backend.import_network(os.fspath(model_file), merged, int(num_requests))
+        return ExecutableNetwork(compiled, graph, int(num_requests), merged)
 
     def set_config(self, config):
         self._backend.set_config(config)
@@ -650,7 +675,8 @@ class ExecutableNetwork:
         return request
 
     def export(self, model_file):
-        """Write the compiled network to ``model_file`` (2020.2 on; devices with Capability.EXPORT_IMPORT)."""
+        """Write the compiled network to ``model_file``, for ``IEPlugin.import_network`` and
+        ``IECore.import_network`` (devices with Capability.EXPORT_IMPORT)."""
         self._compiled.export(os.fspath(model_file))
 
     def get_config(self, key):
@@ -865,6 +891,11 @@ def _desc(array):
     return TensorDesc(precision_name(array.dtype), list(array.shape), _rank_layout(array.shape))
 
 
+def _check_num_requests(num_requests):
+    if isinstance(num_requests, bool) or not isinstance(num_requests, (int, np.integer)) or num_requests <= 0:
+        raise RequestError(f"Incorrect number of requests specified: {num_requests}. Expected positive integer number.")
+
+
 def _checked_input(name, value, target):
     """``value`` as an array that fits input ``name`` (``target``), or an InputError naming both."""
     if value is None or isinstance(value, (str, bytes, dict)):
@@ -1019,12 +1050,9 @@ class IECore:
         backend.add_extension(os.fspath(extension_path))
 
     def import_network(self, model_file, device_name, config=None, num_requests=1):
-        """Not available: no device has Capability.EXPORT_IMPORT, and Backend API 1.0 does not describe an
-        imported model's inputs and outputs to the core. Raises NotSupportedError."""
-        raise NotSupportedError(
-            f"import_network({os.fspath(model_file)!r}): the {device_name} device cannot import networks "
-            "(no ie-core device has the EXPORT_IMPORT capability)"
-        )
+        """A network that ``ExecutableNetwork.export`` wrote, loaded on ``device_name`` (``IEPlugin.import_network``;
+        NotSupportedError for a device without Capability.EXPORT_IMPORT)."""
+        return self._plugin(device_name).import_network(model_file, num_requests, config)
 
     def register_plugin(self, plugin_name, device_name=""):
         """Register the devices of a plugin module in this IECore.

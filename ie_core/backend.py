@@ -48,11 +48,12 @@ from .execution import (
 )
 from .graph import SOURCE_TYPES, Graph, Node, Output, output_name
 from .hookspecs import hookimpl
+from .ir import read_network
 from .numerics import F32, Numerics
 from .ops import OpContext, OpDef, get_op, registered_ops
 from .pipeline import Stage, TaskExecutor, run_stages, start_stages
 from .tensor import HOST, Allocator, Tensor, to_allocator, to_host
-from .types import canonical_element_type, to_dtype
+from .types import canonical_element_type, element_type_name, precision_name, to_dtype
 
 #: The Backend API version of this ie_core: "major.minor". A backend declares the
 #: version it was written for in ``Backend.api_version``.
@@ -87,16 +88,19 @@ __all__ = [
     "TaskExecutor",
     "Tensor",
     "canonical_element_type",
+    "element_type_name",
     "get_op",
     "hookimpl",
     "kernel_step",
     "merge_perf_counts",
     "output_name",
+    "precision_name",
+    "read_network",
     "reference_kernel",
     "registered_ops",
     "run_stages",
-    "start_stages",
     "slot_layout",
+    "start_stages",
     "to_allocator",
     "to_dtype",
     "to_host",
@@ -245,8 +249,8 @@ class Backend(ABC):
         """
 
     def import_network(self, path, config, num_requests):
-        """A CompiledModel read from a file that :meth:`CompiledModel.export` wrote
-        (:data:`Capability.EXPORT_IMPORT`)."""
+        """``(graph, compiled_model)`` read from a file that :meth:`CompiledModel.export` wrote
+        (:data:`Capability.EXPORT_IMPORT`): the shape-inferred graph the model runs, and the model."""
         raise NotSupportedError(f"the {self.device_name} device cannot import networks")
 
     def add_extension(self, path):

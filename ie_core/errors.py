@@ -18,6 +18,7 @@ __all__ = [
     "DeviceNotRegisteredError",
     "PluginRegistrationError",
     "ConfigError",
+    "ConfigFileError",
     "NotSupportedError",
     "NetworkArgumentError",
     "LayerNotFoundError",
@@ -73,6 +74,10 @@ class PluginRegistrationError(IEError, RuntimeError):
 
 class ConfigError(IEError, RuntimeError):
     """An unknown configuration key, or a value a key does not accept."""
+
+
+class ConfigFileError(ConfigError):
+    """A YAML configuration file that cannot be read or does not fit the schema: names the file, line and problem."""
 
 
 class NotSupportedError(IEError, RuntimeError):

@@ -187,6 +187,21 @@ class GraphExecutor:
             (step, args, outs, tuple(a for a in set(args) if last_use.get(a) == pos and a not in keep))
             for pos, (step, args, outs) in enumerate(plan)
         ]
+        self._direct = self._direct_plan()
+
+    def _direct_plan(self):
+        """(step, input names of its args, (output name, index in its results)...) when the plan is one
+        step that reads only network inputs and writes every output (a network compiled into one native
+        program): :meth:`run` then calls it without the slot table. None otherwise."""
+        if len(self._plan) != 1 or self._store is not None:
+            return None
+        step, args, outs, _ = self._plan[0]
+        input_of = {s: name for name, s in self.input_slots.items()}
+        if not all(a in input_of for a in args) or not set(self.output_slots.values()) <= set(outs):
+            return None
+        return step, tuple(input_of[a] for a in args), tuple(
+            (name, outs.index(s)) for name, s in self.output_slots.items()
+        )
 
     def new_state(self):
         """Working memory for one stream of inferences (what each step's ``new_state`` makes)."""
@@ -198,6 +213,16 @@ class GraphExecutor:
         ``state`` is one of :meth:`new_state`'s (required when a step has state).
         """
         clock = LayerClock() if profile else None
+        if self._direct is not None:
+            step, names, outs = self._direct
+            step_state = state[0] if state is not None else None
+            try:
+                result = step.run(step_state, [inputs[name] for name in names], profile)
+            except Exception as exc:
+                _reraise(step, exc)
+            if profile:
+                _lap(clock, step, step_state)
+            return {name: np.asarray(result[i]) for name, i in outs}, clock.stop() if profile else None
         store = self._store
         slots = [None] * self.num_slots
         for s, v in self.constants:
@@ -205,29 +230,40 @@ class GraphExecutor:
         for name, s in self.input_slots.items():
             slots[s] = store(inputs[name]) if store else inputs[name]
         for pos, (step, args, outs, release) in enumerate(self._plan):
+            step_state = state[pos] if state is not None else None
             try:
-                result = step.run(state[pos] if state is not None else None, [slots[a] for a in args], profile)
-            except IEError:
-                raise
+                result = step.run(step_state, [slots[a] for a in args], profile)
             except Exception as exc:
-                raise InferenceError(
-                    f"layer '{step.layers[0]}' ({step.exec_type}) failed: {type(exc).__name__}: {exc}"
-                ) from exc
+                _reraise(step, exc)
             for s, r in zip(outs, result):
                 slots[s] = store(r) if store else r
             for s in release:
                 slots[s] = None
             if profile:
-                if step.layer_times is not None:
-                    clock.lap_steps(step.layers, step.layer_times(state[pos]))
-                else:
-                    clock.lap(step.layers[0])
+                _lap(clock, step, step_state)
         outputs = {name: np.asarray(slots[s]) for name, s in self.output_slots.items()}
         return outputs, clock.stop() if profile else None
 
     def perf_counts(self, times):
         """``get_perf_counts()`` entries for every layer, given the times of the last profiled run."""
         return merge_perf_counts(self.static_counts, times)
+
+
+def _reraise(step, exc):
+    """Raise ``exc``, a failure of ``step``: as it is if it is an IEError, else as an InferenceError naming
+    the step's layers."""
+    if isinstance(exc, IEError):
+        raise exc
+    names = list(dict.fromkeys(step.layers))
+    layers = f"layer '{names[0]}'" if len(names) == 1 else f"layers '{names[0]}' to '{names[-1]}'"
+    raise InferenceError(f"{layers} ({step.exec_type}) failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _lap(clock, step, state):
+    if step.layer_times is not None:
+        clock.lap_steps(step.layers, step.layer_times(state))
+    else:
+        clock.lap(step.layers[0])
 
 
 def _static_counts(graph, kernels):

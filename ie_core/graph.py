@@ -10,6 +10,7 @@ from .numerics import F32
 from .ops import get_op
 from .ops.registry import Attrs, OpContext
 
+#: Layer types that hold values instead of computing them: a network input or a constant.
 SOURCE_TYPES = ("Parameter", "Const")
 KNOWN_OPSETS = tuple(f"opset{i}" for i in range(1, 18))
 

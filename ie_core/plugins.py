@@ -1,7 +1,21 @@
-"""The device registry: a pluggy PluginManager that finds backends through entry points and plugin_dirs."""
+"""The device registry: a pluggy PluginManager that finds backends through entry points and plugin_dirs.
 
+A module in a ``plugin_dirs`` directory (a ``*.py`` file, or a package's
+``__init__.py``) is a plugin when it defines, at module level, a function named
+after an ie_core hook (``ie_core_backends``) decorated with ``@hookimpl``. That
+is read from the file's syntax tree before anything is imported, so other
+scripts in the directory never run. Each plugin module is imported on its own; one
+that raises, even ``SystemExit``, is recorded in :meth:`DeviceRegistry.failures`.
+
+``IE_CORE_TRACE_HOOKS=1`` logs every hook call, its arguments and its result at
+DEBUG level on the ``ie_core.hooks`` logger (to stderr when logging is not
+configured).
+"""
+
+import ast
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,6 +27,10 @@ from .backend import API_VERSION, Backend
 from .errors import DeviceNotFoundError
 
 ENTRY_POINT_GROUP = "ie_core.backends"
+HOOK_NAMES = frozenset(name for name in dir(hookspecs) if name.startswith("ie_core_"))
+
+log = logging.getLogger(__name__)
+hook_log = logging.getLogger("ie_core.hooks")
 
 #: Devices of the original API and the package that provides each.
 KNOWN_DEVICES = {
@@ -39,15 +57,14 @@ class DeviceRegistry:
 
     A plugin that fails to import, or a backend that targets another Backend API
     version, is recorded in :meth:`failures` and does not hide the others. Set
-    ``IE_CORE_TRACE_HOOKS=1`` to print every hook call to stderr.
+    ``IE_CORE_TRACE_HOOKS=1`` to log every hook call (module docstring).
     """
 
     def __init__(self, plugin_dirs=()):
         self.pm = pluggy.PluginManager("ie_core")
         self.pm.add_hookspecs(hookspecs)
-        if os.environ.get("IE_CORE_TRACE_HOOKS"):
-            self.pm.trace.root.setwriter(lambda msg: sys.stderr.write(f"[ie_core hooks] {msg}"))
-            self.pm.enable_tracing()
+        if os.environ.get("IE_CORE_TRACE_HOOKS", "") not in ("", "0"):
+            _trace_hooks(self.pm)
         self._failures = {}
         self._providers = {}
         self.pm.register(reference, name="ie-core (built in)")
@@ -71,7 +88,7 @@ class DeviceRegistry:
             self._providers[ep.name] = provider
 
     def _load_dir(self, directory):
-        """Register every module (``*.py`` or package) in ``directory`` that implements ie_core hooks."""
+        """Register every plugin module (``*.py`` or package) in ``directory``: see the module docstring."""
         if not directory.is_dir():
             return
         for path in sorted(directory.iterdir()):
@@ -84,20 +101,42 @@ class DeviceRegistry:
             module_name = f"ie_core_plugin_dir_{abs(hash(str(path)))}_{path.stem}"
             if self.pm.has_plugin(module_name):
                 continue
-            spec = importlib.util.spec_from_file_location(module_name, location)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
+            try:
+                declared = declares_hooks(location)
+            except (OSError, SyntaxError, ValueError) as exc:
+                self._failures[str(path)] = f"{path}: cannot read the module: {type(exc).__name__}: {exc}"
+                continue
+            if not declared:
+                log.debug("plugin_dirs: %s declares no ie_core hook, not loaded", path)
+                continue
+            module = self._import_isolated(module_name, location, path)
+            if module is not None:
+                self.pm.register(module, name=module_name)
+                self._providers[module_name] = str(path)
+
+    def _import_isolated(self, module_name, location, path):
+        """Import the plugin module at ``location``; None (and a recorded failure) when it raises."""
+        spec = importlib.util.spec_from_file_location(module_name, location)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
             spec.loader.exec_module(module)
-            self.pm.register(module, name=module_name)
-            self._providers[module_name] = str(path)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001  (a broken plugin is reported, the caller goes on)
+            del sys.modules[module_name]
+            self._failures[str(path)] = f"{path}: import failed: {type(exc).__name__}: {exc}"
+            return None
+        return module
 
     def backends(self):
         """Device name -> (Backend class, the distribution or module that provides it)."""
         if self._backends is None:
             found = {}
-            for impl in self.pm.hook.ie_core_backends.get_hookimpls():
+            impls = self.pm.hook.ie_core_backends.get_hookimpls()
+            for impl in impls:
                 provider = self._providers.get(impl.plugin_name, impl.plugin_name)
-                for cls in impl.function() or ():
+                others = [other.plugin for other in impls if other is not impl]
+                # one plugin at a time, through pluggy, so hook monitoring sees each call
+                for cls in [c for result in self.pm.subset_hook_caller("ie_core_backends", others)() for c in result]:
                     problem = _backend_problem(cls)
                     if problem:
                         self._failures[getattr(cls, "device_name", "") or repr(cls)] = f"{provider}: {problem}"
@@ -155,6 +194,41 @@ class DeviceRegistry:
         if self.plugin_dirs:
             message += f" (also searched plugin_dirs {self.plugin_dirs})"
         return message
+
+
+def declares_hooks(path):
+    """Whether the module at ``path`` defines a module-level ``@hookimpl`` function named after an ie_core hook."""
+    tree = ast.parse(Path(path).read_bytes(), filename=str(path))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in HOOK_NAMES:
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+                if name == "hookimpl":
+                    return True
+    return False
+
+
+def _trace_hooks(pm):
+    """Log every hook call of ``pm`` with its arguments and result on the ``ie_core.hooks`` logger."""
+    if not hook_log.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
+        hook_log.addHandler(handler)
+    if hook_log.getEffectiveLevel() > logging.DEBUG:
+        hook_log.setLevel(logging.DEBUG)
+
+    def before(hook_name, hook_impls, kwargs):
+        plugins = ", ".join(impl.plugin_name for impl in hook_impls)
+        hook_log.debug("call %s(%s) on %s", hook_name, ", ".join(f"{k}={v!r}" for k, v in kwargs.items()), plugins)
+
+    def after(outcome, hook_name, hook_impls, kwargs):
+        if outcome.exception is not None:
+            hook_log.debug("%s raised %r", hook_name, outcome.exception)
+        else:
+            hook_log.debug("%s returned %r", hook_name, outcome.get_result())
+
+    pm.add_hookcall_monitoring(before, after)
 
 
 def _backend_problem(cls):

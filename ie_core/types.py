@@ -67,6 +67,17 @@ def canonical_element_type(name):
     return key if key in ELEMENT_TYPES else None
 
 
+#: numpy dtype -> the element type name of OpenVINO's that it holds natively
+_ELEMENT_TYPE_NAMES = {}
+for _name, _dtype in ELEMENT_TYPES.items():
+    _ELEMENT_TYPE_NAMES.setdefault(_dtype, _name)
+
+
+def element_type_name(dtype):
+    """OpenVINO's element type name ("f32", "i64", "boolean") of a numpy dtype."""
+    return _ELEMENT_TYPE_NAMES[np.dtype(dtype)]
+
+
 def to_dtype(element_type):
     """The numpy dtype that holds values of an OpenVINO element type."""
     return ELEMENT_TYPES[canonical_element_type(element_type)]

@@ -95,7 +95,7 @@ def check(outputs, params, inputs, tmp_path, executed=(), fused=(), config=None,
 
 def steps(compiled):
     """(layer, impl, primitives run) of every step of the compiled model's native programs."""
-    return [s for p in compiled.executor.programs for s in p.steps()]
+    return [s for p in compiled.plan.programs for s in p.steps()]
 
 
 # --------------------------------------------------------------------------- convolution fusions
@@ -317,7 +317,7 @@ def test_attention_transposes_fused(k_chain, scale, tmp_path):
     y, params, inputs = _attention_block(k_chain=k_chain, scale=scale)
     counts, compiled = check(y, params, inputs, tmp_path, executed=["ScaledDotProductAttention", "MatMul"],
                              fused=["Transpose", "Add"])
-    assert len(compiled.executor.plan) == 1
+    assert len(compiled.plan.steps) == 1
     assert not any("bf16" in pc["exec_type"] for pc in counts.values())
 
 
@@ -399,7 +399,7 @@ def test_pooling_in_blocked_layout(tmp_path):
     y = conv(y, 32, 16)
     counts, compiled = check(y, [x], {"x": rand(1, 16, 16, 16)}, tmp_path,
                              executed=["Convolution", "MaxPool", "AvgPool"], fused=["Add", "Relu"])
-    program = compiled.executor.programs[0]
+    program = compiled.plan.programs[0]
     # every step after the first runs one primitive: no reorders between the layers
     assert [n for _, _, n in program.steps()][1:-1] == [1] * (len(program.steps()) - 2), program.steps()
 
@@ -423,7 +423,7 @@ def test_reference_layer_splits_programs(tmp_path):
     y = ops.relu(bias(conv(y, 8, 8), 8))
     counts, compiled = check([y, ops.relu(x)], [x], {"x": rand(1, 8, 8, 8)}, tmp_path,
                              executed=["Convolution"], fused=["Add"])
-    assert len(compiled.executor.programs) >= 2
+    assert len(compiled.plan.programs) >= 2
 
 
 def test_scalar_minus_tensor_runs_in_the_program(tmp_path):
@@ -432,7 +432,7 @@ def test_scalar_minus_tensor_runs_in_the_program(tmp_path):
     y = ops.multiply(ops.subtract(ops.constant(np.ones((1, 1, 1, 1), np.float32)), ops.relu(x)),
                      ops.constant(np.float32(-10000.0)))
     counts, compiled = check(y, [x], {"x": rand(1, 1, 1, 16)}, tmp_path, executed=["Subtract", "Multiply"])
-    assert len(compiled.executor.plan) == 1
+    assert len(compiled.plan.steps) == 1
 
 
 def test_independent_kernels_do_not_split_programs(tmp_path):
@@ -443,7 +443,7 @@ def test_independent_kernels_do_not_split_programs(tmp_path):
     y = ops.multiply(a, ops.convert(m, np.float32))
     _, compiled = check(y, [x, m], {"x": rand(1, 16, 8), "m": np.array(RNG.integers(0, 2, (1, 16, 1)))}, tmp_path,
                         executed=["MatMul", "Multiply"])
-    assert [u.segment for u, _ in compiled.executor.plan] == [-1, 0]
+    assert [s.new_state is not None for s in compiled.plan.steps] == [False, True]
 
 
 def test_intermediate_output_and_internal_reader(tmp_path):
@@ -460,7 +460,7 @@ def test_memory_planner_reuses_buffers(tmp_path):
     for _ in range(6):
         y = ops.relu(bias(conv(y, 16, 16), 16))
     _, compiled = check(y, [x], {"x": rand(1, 16, 16, 16)}, tmp_path, executed=["Convolution"])
-    program = compiled.executor.programs[0]
+    program = compiled.plan.programs[0]
     tensor_bytes = 16 * 16 * 16 * 4
     # six activations, at most three live at once (plus the plain output)
     assert program.arena_size <= 3 * tensor_bytes + 4096, program.arena_size
@@ -615,7 +615,7 @@ def test_models_are_fused(zoo, name):
     assert_close(next(iter(request.outputs.values())), expected)
     counts = request.get_perf_counts()
     compiled = exec_net._compiled
-    assert len(compiled.executor.programs) == 1 and len(compiled.executor.plan) == 1  # one native program
+    assert len(compiled.plan.programs) == 1 and len(compiled.plan.steps) == 1  # one native program
     for pc in counts.values():
         if pc["layer_type"] in ("Relu", "ReLU", "Clamp"):
             assert pc["status"] == "OPTIMIZED_OUT", pc
@@ -671,7 +671,7 @@ def test_bert_encoder_fused(zoo, precision):
     assert executed["Add"] == 1  # the position embeddings; the LayerNorms' and the residual Adds are fused
     sdpa = [pc["exec_type"] for pc in counts.values() if pc["layer_type"] == "ScaledDotProductAttention"]
     assert all(("bf16" in e) == (precision == "bf16") for e in sdpa), sdpa
-    programs = exec_net._compiled.executor.programs
+    programs = exec_net._compiled.plan.programs
     assert max(len(p.steps()) for p in programs) >= 6 * 8  # a program takes the encoder layers
 
 

@@ -398,8 +398,20 @@ def test_iecore_extensions_and_import():
     if "CPU" in ie.available_devices:
         with pytest.raises(errors.ExtensionError):
             ie.add_extension("/no/such/libcustom.so", "CPU")
-    with pytest.raises(errors.NotSupportedError, match="cannot import networks"):
-        ie.import_network("model.blob", DEVICE)
+    with pytest.raises(errors.NotSupportedError, match="import_network is not supported by the REFERENCE device"):
+        ie.import_network("model.blob", "REFERENCE")
+
+
+def test_iecore_export_and_import_network(conv_ir, image, tmp_path):
+    ie = IECore()
+    sticks = [d for d in ie.available_devices if d.partition(".")[0] == "MYRIAD"]
+    if not sticks:
+        pytest.skip("no device with Capability.EXPORT_IMPORT (MYRIAD) is installed")
+    ie.load_network(ie.read_network(conv_ir[0]), sticks[0]).export(tmp_path / "net.blob")
+    exec_net = ie.import_network(tmp_path / "net.blob", sticks[0], num_requests=2)
+    assert len(exec_net.requests) == 2
+    res = exec_net.infer({"data": image})
+    assert_close(res["pool"], openvino_infer(conv_ir[0], {"data": image})[0], tol=1e-2)  # MYRIAD computes in FP16
 
 
 # ---- module level and import paths -----------------------------------------------------------

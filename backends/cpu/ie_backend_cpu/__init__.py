@@ -29,8 +29,8 @@ from ie_core.backend import (
     Capability,
     CompiledModel,
     ConfigOption,
-    LayerClock,
-    LayerSupport,
+    GraphExecutor,
+    RequestError,
     Stage,
     TaskExecutor,
     hookimpl,
@@ -97,7 +97,7 @@ class CPUBackend(Backend):
         OpenMP threads each inference uses: set with ``omp_set_num_threads`` on
         the executing thread around every oneDNN call and when primitives are created.
         With the default (0), a native program of fewer than
-        ``compiler.SMALL_PROGRAM_MACS`` multiply-accumulates (a tiny network) runs
+        ``policy.SMALL_PROGRAM_MACS`` multiply-accumulates (a tiny network) runs
         on one thread: forking a team would cost more than its layers.
     ``SINGLE_THREAD`` (YES/NO)
         YES runs every kernel on one thread (same as ``CPU_THREADS_NUM=1``).
@@ -181,6 +181,17 @@ class CPUBackend(Backend):
     def compile(self, graph, config, num_requests):
         return CPUCompiledModel(graph, self.validate_config(config), num_requests)
 
+    def query(self, graph, config=None):
+        """The layer support of the plan :meth:`compile` makes (without creating its streams)."""
+        return compiled_graph(graph, self.validate_config(config), 1).support
+
+
+def compiled_graph(graph, config, num_requests):
+    """The :class:`~ie_backend_cpu.compiler.CompiledGraph` of ``graph`` under ``config`` (a validated config dict)."""
+    auto_threads = config.get("CPU_THREADS_NUM", "0") == "0" and config.get("SINGLE_THREAD") != "YES"
+    return CompiledGraph(graph, threads_for(config, num_requests), config.get("INFERENCE_PRECISION_HINT", "f32"),
+                         auto_threads)
+
 
 def streams_for(config, num_requests=1):
     """How many inferences run at once under ``config`` (a validated config dict) with ``num_requests`` requests."""
@@ -262,7 +273,9 @@ def _bind(masks, master):
 class CPUCompiledModel(CompiledModel):
     """A network compiled once (fusions, native programs, memory plan; see compiler.py) and its streams.
 
-    Requests share its (immutable) ``executor``, a :class:`~ie_backend_cpu.compiler.CompiledGraph`.
+    Requests share its (immutable) ``executor``, the core's
+    :class:`~ie_core.backend.GraphExecutor` running the steps of ``plan`` (a
+    :class:`~ie_backend_cpu.compiler.CompiledGraph`).
     Working memory belongs to the :class:`Stream` objects: ``streams`` of them, each
     running one inference at a time with ``threads`` OpenMP threads (pinned per
     ``CPU_BIND_THREAD``). With no more requests than streams, each request owns a
@@ -276,9 +289,9 @@ class CPUCompiledModel(CompiledModel):
         self.profile = self.config.get("PERF_COUNT") == "YES"
         self.threads = threads_for(self.config, num_requests)
         self.exclusive = self.config.get("EXCLUSIVE_ASYNC_REQUESTS") == "YES"
-        self.precision = self.config.get("INFERENCE_PRECISION_HINT", "f32")
-        auto_threads = self.config.get("CPU_THREADS_NUM", "0") == "0" and self.config.get("SINGLE_THREAD") != "YES"
-        self.executor = CompiledGraph(graph, self.threads, self.precision, auto_threads)
+        self.plan = compiled_graph(graph, self.config, num_requests)
+        self.executor = GraphExecutor(graph, steps=self.plan.steps, static_counts=self.plan.static_counts,
+                                      support=self.plan.support)
         count = min(streams_for(self.config, num_requests), max(1, num_requests))
         self.streams = [Stream(self, masks) for masks in stream_masks(self.config, count, self.threads)]
         self.shared = num_requests > count
@@ -290,32 +303,24 @@ class CPUCompiledModel(CompiledModel):
         if self.shared:
             return CPURequest(self, None)
         if self._requests >= len(self.streams):
-            raise RuntimeError(f"the network was compiled for {len(self.streams)} request(s)")
+            raise RequestError(f"the network was compiled for {len(self.streams)} request(s)")
         self._requests += 1
         return CPURequest(self, self.streams[self._requests - 1])
 
     def layer_support(self):
-        ex = self.executor
-        support = {}
-        for name, pc in ex.static_counts.items():
-            native = pc.exec_type != "ref_numpy"
-            support[name] = LayerSupport(
-                True, native, "BF16" if "bf16" in pc.exec_type else "FP32", pc.exec_type, ex.fused_into.get(name),
-                "" if native else "no oneDNN kernel for this layer's type, shapes or attributes",
-            )
-        return support
+        return self.plan.support
 
     def release(self):
         self.pool.close()
         for stream in self.streams:
             stream.executor.close()
 
-    def run(self, stream, inputs, clock):
+    def run(self, stream, inputs):
         """One inference on ``stream``'s memory: (outputs, per-layer times or None)."""
         if self.exclusive:
             with _EXCLUSIVE:
-                return self.executor.run(stream.state, inputs, clock)
-        return self.executor.run(stream.state, inputs, clock)
+                return self.executor.run(inputs, self.profile, stream.state)
+        return self.executor.run(inputs, self.profile, stream.state)
 
     def run_pooled(self, request, inputs):
         """Run ``request`` on the stream of the calling pool worker, or queue it for the first free one and wait."""
@@ -371,8 +376,7 @@ class CPURequest(BackendRequest):
 
     def run_on(self, stream, inputs):
         """Run on ``stream``, timing the layers when the model profiles."""
-        clock = LayerClock() if self.model.profile else None
-        outputs, self.times = self.model.run(stream, inputs, clock)
+        outputs, self.times = self.model.run(stream, inputs)
         if self.stream is None:
             outputs = {name: value.copy() for name, value in outputs.items()}
         return outputs

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ie_core.backend import Kernel, OpDef, to_dtype
-from ie_core.errors import ExtensionError, InferenceError
+from ie_core.backend import ExtensionError, InferenceError, Kernel, OpDef, to_dtype
 
 __all__ = [
     "ABI_VERSION",
