@@ -1,4 +1,4 @@
-"""The ``ie`` command: devices, info, infer, benchmark, compare, batch and backend new.
+"""The ``ie`` command: devices, info, infer, benchmark, compare, batch, backend new and run.
 
 Every failure the library reports (an :class:`~ie_core.errors.IEError`) and every
 unreadable or unwritable file ends the command with one line on stderr and exit
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from . import IENetwork, IEPlugin, __version__, config
 from .backend import API_VERSION
+from .compat import run_script
 from .errors import IEError, InputError, NotSupportedError
 from .graph import output_name
 from .plugins import default_registry
@@ -508,6 +509,12 @@ def cmd_benchmark(args):
     return 0
 
 
+def cmd_run(args):
+    """``ie run SCRIPT [ARGS]``: :func:`ie_core.compat.run_script`."""
+    run_script(args.script, args.args)
+    return 0
+
+
 def profile_layers(request, inputs, runs):
     """The per-layer times of ``runs`` synchronous inferences of ``request`` (PERF_COUNT=YES)."""
     times = LayerTimes()
@@ -920,6 +927,10 @@ def build_parser():
                              "that failed to load, with the reason.")
     devices.add_argument("--json", action="store_true", help="print JSON")
     devices.set_defaults(func=cmd_devices)
+    run = sub.add_parser("run", help="run a Python script with openvino.inference_engine mapped to ie_core")
+    run.add_argument("script", help="the script (.py)")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
+    run.set_defaults(func=cmd_run)
 
     info = sub.add_parser("info", help="describe a model: inputs, outputs, ops, parameters, MACs, device support",
                           description="Describe an IR: version, inputs and outputs, op histogram, parameter "

@@ -15,6 +15,8 @@ __all__ = [
     "GraphError",
     "ShapeInferenceError",
     "DeviceNotFoundError",
+    "DeviceNotRegisteredError",
+    "PluginRegistrationError",
     "ConfigError",
     "ConfigFileError",
     "NotSupportedError",
@@ -59,6 +61,15 @@ class ShapeInferenceError(GraphError):
 
 class DeviceNotFoundError(IEError, ValueError):
     """No installed backend provides the requested device."""
+
+
+class DeviceNotRegisteredError(DeviceNotFoundError, RuntimeError):
+    """An IECore was asked for a device it has not registered (IECore raised RuntimeError, IEPlugin ValueError)."""
+
+
+class PluginRegistrationError(IEError, RuntimeError):
+    """``IECore.register_plugin(s)``: a plugin module that cannot be found or imported, a device registered twice,
+    a malformed plugins XML file."""
 
 
 class ConfigError(IEError, RuntimeError):

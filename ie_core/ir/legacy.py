@@ -771,7 +771,7 @@ def _gemm(b):
 
 def _spatial_size(b, index, role):
     """The [H, W] of input ``index`` (computed from its shape, so that it follows a reshape)."""
-    shape = b.out(f"{role}_shape", "ShapeOf", [b.inputs[index]], version="opset3")
+    shape = b.out(f"{role}_shape", "ShapeOf", [b.inputs[index]], {"output_type": "i64"}, version="opset3")
     return b.out(f"{role}_size", "StridedSlice", [shape, b.ints(f"{role}_begin", [2]), b.ints(f"{role}_end", [4]),
                                                   b.ints(f"{role}_stride", [1])], {"begin_mask": [0], "end_mask": [0]})
 
