@@ -17,6 +17,7 @@ from .errors import (
     LayerNotFoundError,
     NetworkArgumentError,
     NotSupportedError,
+    OutOfMemoryError,
     ParamsTypeError,
     RequestError,
 )
@@ -392,7 +393,7 @@ class InferRequest:
         self._allocator = allocator
         self._stages = None
         self._network = network  # the ExecutableNetwork stays alive while its requests are used
-        self.inputs = {name: np.zeros(shape, dtype) for name, (shape, dtype) in input_specs.items()}
+        self.inputs = {name: _zeros(name, shape, dtype) for name, (shape, dtype) in input_specs.items()}
         self._specs = input_specs
         self._bound = {}
         self._output_tensors = {}
@@ -536,6 +537,14 @@ class InferRequest:
                 raise InputNameError(f"No input with name {name} found in network; its inputs are {list(self.inputs)}")
             self.inputs[name][...] = _checked_input(name, value, target)
             self._bound.pop(name, None)
+
+
+def _zeros(name, shape, dtype):
+    """The zero-filled array of a request's input ``name``; OutOfMemoryError naming it when it does not fit."""
+    try:
+        return np.zeros(shape, dtype)
+    except MemoryError as exc:
+        raise OutOfMemoryError(f"input '{name}' of shape {list(shape)}: no memory for its buffer: {exc}") from exc
 
 
 def _checked_input(name, value, target):
