@@ -23,6 +23,7 @@ from .errors import (
 )
 from .graph import Node, Output, output_name
 from .ir import read_network
+from .limits import tensor_bytes
 from .pipeline import run_stages, start_stages
 from .plugins import registry_for
 from .tensor import Tensor, to_allocator, to_host
@@ -544,7 +545,8 @@ def _zeros(name, shape, dtype):
     try:
         return np.zeros(shape, dtype)
     except MemoryError as exc:
-        raise OutOfMemoryError(f"input '{name}' of shape {list(shape)}: no memory for its buffer: {exc}") from exc
+        raise OutOfMemoryError(f"input '{name}' of shape {list(shape)}: no memory for its buffer of "
+                               f"{tensor_bytes(shape, dtype)} bytes: {exc}") from exc
 
 
 def _checked_input(name, value, target):

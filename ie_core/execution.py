@@ -7,6 +7,7 @@ import numpy as np
 
 from .errors import IEError, InferenceError, OutOfMemoryError
 from .graph import SOURCE_TYPES, output_name
+from .limits import tensor_bytes
 from .numerics import F32
 
 
@@ -257,12 +258,15 @@ class GraphExecutor:
 
 
 def _reraise(step, exc):
-    """Raise ``exc``, a failure of ``step``: as it is if it is an IEError, else as an InferenceError naming
-    the step's layers."""
+    """Raise ``exc``, a failure of ``step``: as it is if it is an IEError, else as an InferenceError (an
+    OutOfMemoryError for a MemoryError) naming the step's layers."""
     if isinstance(exc, IEError):
         raise exc
-    kind = OutOfMemoryError if isinstance(exc, MemoryError) else InferenceError
-    raise kind(f"{_layers(step)} ({step.exec_type}) failed: {type(exc).__name__}: {exc}") from exc
+    if isinstance(exc, MemoryError):
+        need = sum(tensor_bytes(o.node.output_shapes[o.index], o.node.output_dtypes[o.index]) for o in step.outs)
+        raise OutOfMemoryError(f"{_layers(step)} ({step.exec_type}) ran out of memory; its outputs take {need} "
+                               f"bytes: {exc}") from exc
+    raise InferenceError(f"{_layers(step)} ({step.exec_type}) failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _layers(step):
