@@ -4,10 +4,10 @@ An input is an IR: the ``.xml`` bytes, :data:`SEPARATOR`, the ``.bin`` bytes. A
 target calls :func:`run` with a function of the written (xml, bin) paths; an
 :class:`~ie_core.errors.IEError` is the expected outcome of a bad file, anything
 else is a finding. With ``IE_FUZZ_KEEP_GOING=1`` (``run_long.sh``) a finding is
-recorded once per distinct (exception type, innermost ie_core frame or the
-exception's own ``key``) under
-``$IE_FUZZ_FINDINGS`` with the input that caused it, and fuzzing goes on;
-otherwise it is raised, so that libFuzzer stops and saves the input.
+recorded once per kind (exception type and innermost ie_core frame, or the
+exception's own ``key``) under ``$IE_FUZZ_FINDINGS`` with the input that caused
+it, and fuzzing goes on; otherwise it is raised, so that libFuzzer stops and
+saves the input.
 """
 
 import hashlib
@@ -27,7 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 SEPARATOR = b"\n<!-- ie-core-fuzz: weights follow -->\n"
-_SCRATCH = Path(tempfile.mkdtemp(prefix="ie-core-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+#: where the input under test is written: ``$IE_FUZZ_SCRATCH``, else a new directory in /dev/shm (or $TMPDIR)
+_SCRATCH = Path(os.environ.get("IE_FUZZ_SCRATCH") or tempfile.mkdtemp(
+    prefix="ie-core-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+_SCRATCH.mkdir(parents=True, exist_ok=True)
 _SEEN = set()
 
 

@@ -23,9 +23,9 @@ for entry in $TARGETS; do
     (
         deadline=$((SECONDS + SECONDS_PER_TARGET))
         while [ "$SECONDS" -lt "$deadline" ]; do
-            IE_FUZZ_KEEP_GOING=1 IE_FUZZ_FINDINGS="$dir/findings" "$PYTHON" "fuzz/fuzz_$target.py" "$dir/corpus" \
-                -dict=fuzz/ir.dict -max_total_time=$((deadline - SECONDS)) -timeout=30 -rss_limit_mb=4096 \
-                -artifact_prefix="$dir/findings/" -print_final_stats=1 >>"$dir/log" 2>&1 || sleep 1
+            IE_FUZZ_KEEP_GOING=1 IE_FUZZ_FINDINGS="$dir/findings" IE_FUZZ_SCRATCH="$dir/scratch" \
+                "$PYTHON" "fuzz/fuzz_$target.py" "$dir/corpus" -dict=fuzz/ir.dict -timeout=30 -rss_limit_mb=4096 \
+                -max_total_time=$((deadline - SECONDS)) -artifact_prefix="$dir/findings/" >>"$dir/log" 2>&1 || sleep 1
         done
     ) &
 done
@@ -34,9 +34,10 @@ for entry in $TARGETS; do
     target=${entry%%:*}
     dir="$OUT/$target"
     # executions: the last "#N" progress count of each libFuzzer process (each one starts with "INFO: Seed:")
-    runs=$(awk '/^INFO: Seed:/ {total += last; last = 0} /^#[0-9]+/ {last = substr($1, 2)} END {print total + last}' \
-        "$dir/log")
+    runs=$(awk '/^INFO: Seed:/ {total += last; last = 0} /^#[0-9]+/ {last = substr($1, 2)}
+                END {print total + last}' "$dir/log")
     findings=$({ cut -f1 "$dir/findings/findings.log" 2>/dev/null || true; } | sort -u | wc -l)
     crashes=$(find "$dir/findings" -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' | wc -l)
-    echo "$target: $runs executions in ${SECONDS_PER_TARGET} s, $findings distinct findings, $crashes crash/timeout/oom inputs"
+    echo "$target: $runs executions in ${SECONDS_PER_TARGET} s, $findings distinct findings," \
+        "$crashes crash/timeout/oom inputs"
 done

@@ -3,6 +3,7 @@
 The long runs are ``fuzz/run_long.sh`` (fuzz/README.md).
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def test_fuzz_target(target, seeds, tmp_path):
     run = subprocess.run(
         [sys.executable, str(ROOT / "fuzz" / f"fuzz_{target}.py"), str(corpus), "-runs=300", "-seed=1",
          f"-dict={ROOT / 'fuzz' / 'ir.dict'}", "-timeout=60", f"-artifact_prefix={tmp_path}/"],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "IE_FUZZ_SCRATCH": str(tmp_path / "scratch")})
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "Done 300 runs" in run.stderr

@@ -76,10 +76,11 @@ def test_limits_use_exact_integers():
     assert "invalid dimensions" in limits.shape_problem([2, -3], np.float32)
 
 
-def test_wait_with_a_timeout_that_is_not_a_number(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_wait_with_a_timeout_that_is_not_a_number(tmp_path, device):
     data = ops.parameter([1, 4], np.float32, name="data")
     xml, binf = save_ir(ov.Model([ops.relu(data)], [data]), tmp_path)
-    request = IEPlugin("REFERENCE").load(IENetwork(xml, binf)).start_async(0, {"data": np.ones((1, 4))})
+    request = IEPlugin(device).load(IENetwork(xml, binf)).start_async(0, {"data": np.ones((1, 4))})
     with pytest.raises(errors.ParamsTypeError) as exc:
         request.wait("x")
     assert isinstance(exc.value, TypeError)
