@@ -35,6 +35,7 @@ from .errors import (
     LayerNotFoundError,
     NetworkArgumentError,
     NotSupportedError,
+    OutOfMemoryError,
     ParamsTypeError,
     PluginRegistrationError,
     RequestError,
@@ -42,6 +43,7 @@ from .errors import (
 from .graph import Node, Output, output_name
 from .ir import read_network
 from .ir.writer import write_ir
+from .limits import tensor_bytes
 from .pipeline import run_stages, start_stages
 from .plugins import DeviceRegistry, _backend_problem, registry_for
 from .tensor import Tensor, to_allocator, to_host
@@ -714,7 +716,7 @@ class InferRequest:
         self._network = network  # the ExecutableNetwork stays alive while its requests are used
         self._io_dtypes = dict(io_dtypes or {})
         self.inputs = {
-            name: np.zeros(shape, self._io_dtypes.get(name, dtype)) for name, (shape, dtype) in input_specs.items()
+            name: _zeros(name, shape, self._io_dtypes.get(name, dtype)) for name, (shape, dtype) in input_specs.items()
         }
         self._specs = input_specs
         self._bound = {}
@@ -894,6 +896,15 @@ def _desc(array):
 def _check_num_requests(num_requests):
     if isinstance(num_requests, bool) or not isinstance(num_requests, (int, np.integer)) or num_requests <= 0:
         raise RequestError(f"Incorrect number of requests specified: {num_requests}. Expected positive integer number.")
+
+
+def _zeros(name, shape, dtype):
+    """The zero-filled array of a request's input ``name``; OutOfMemoryError naming it when it does not fit."""
+    try:
+        return np.zeros(shape, dtype)
+    except MemoryError as exc:
+        raise OutOfMemoryError(f"input '{name}' of shape {list(shape)}: no memory for its buffer of "
+                               f"{tensor_bytes(shape, dtype)} bytes: {exc}") from exc
 
 
 def _checked_input(name, value, target):

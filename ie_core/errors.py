@@ -26,6 +26,7 @@ __all__ = [
     "InputNameError",
     "RequestError",
     "InferenceError",
+    "OutOfMemoryError",
     "ParamsTypeError",
     "ExtensionError",
 ]
@@ -112,6 +113,10 @@ class RequestError(IEError, ValueError):
 
 class InferenceError(IEError, RuntimeError):
     """A kernel failed while running a layer."""
+
+
+class OutOfMemoryError(IEError, MemoryError):
+    """Memory for a layer's tensors or working memory cannot be allocated: the message names the layer and the bytes."""
 
 
 class ParamsTypeError(IEError, TypeError):

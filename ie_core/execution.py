@@ -5,8 +5,9 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from .errors import IEError, InferenceError
+from .errors import IEError, InferenceError, OutOfMemoryError
 from .graph import SOURCE_TYPES, output_name
+from .limits import tensor_bytes
 from .numerics import F32
 
 
@@ -205,7 +206,14 @@ class GraphExecutor:
 
     def new_state(self):
         """Working memory for one stream of inferences (what each step's ``new_state`` makes)."""
-        return [step.new_state() if step.new_state else None for step in self.steps]
+        state = []
+        for step in self.steps:
+            try:
+                state.append(step.new_state() if step.new_state else None)
+            except MemoryError as exc:
+                raise OutOfMemoryError(f"{_layers(step)} ({step.exec_type}): no memory for the working "
+                                       f"memory: {exc}") from exc
+        return state
 
     def run(self, inputs, profile=False, state=None):
         """Run with ``inputs`` (name -> array); returns (outputs dict, per-layer times or None).
@@ -250,13 +258,21 @@ class GraphExecutor:
 
 
 def _reraise(step, exc):
-    """Raise ``exc``, a failure of ``step``: as it is if it is an IEError, else as an InferenceError naming
-    the step's layers."""
+    """Raise ``exc``, a failure of ``step``: as it is if it is an IEError, else as an InferenceError (an
+    OutOfMemoryError for a MemoryError) naming the step's layers."""
     if isinstance(exc, IEError):
         raise exc
+    if isinstance(exc, MemoryError):
+        need = sum(tensor_bytes(o.node.output_shapes[o.index], o.node.output_dtypes[o.index]) for o in step.outs)
+        raise OutOfMemoryError(f"{_layers(step)} ({step.exec_type}) ran out of memory; its outputs take {need} "
+                               f"bytes: {exc}") from exc
+    raise InferenceError(f"{_layers(step)} ({step.exec_type}) failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _layers(step):
+    """The layers ``step`` runs, as "layer 'a'" or "layers 'a' to 'z'"."""
     names = list(dict.fromkeys(step.layers))
-    layers = f"layer '{names[0]}'" if len(names) == 1 else f"layers '{names[0]}' to '{names[-1]}'"
-    raise InferenceError(f"{layers} ({step.exec_type}) failed: {type(exc).__name__}: {exc}") from exc
+    return f"layer '{names[0]}'" if len(names) == 1 else f"layers '{names[0]}' to '{names[-1]}'"
 
 
 def _lap(clock, step, state):

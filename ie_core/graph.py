@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import GraphError, IEError, ShapeInferenceError, UnsupportedOpError
+from .errors import GraphError, IEError, OutOfMemoryError, ShapeInferenceError, UnsupportedOpError
 from .limits import FOLD_MAX_BYTES, shape_problem, tensor_bytes
 from .numerics import F32
 from .ops import get_op
@@ -183,7 +183,17 @@ class Graph:
                     raise ShapeInferenceError(f"layer '{n.name}' ({n.type}): output {i}: {problem}")
                 n.output_shapes[i] = tuple(int(d) for d in shape)
                 n.output_dtypes[i] = np.dtype(dtype)
-            n.values = _fold(n, ctx)
+            try:
+                n.values = _fold(n, ctx)
+            except IEError:
+                raise
+            except MemoryError as exc:
+                raise OutOfMemoryError(f"layer '{n.name}' ({n.type}): constant folding ran out of memory: {exc}") from exc
+            except Exception as exc:
+                raise ShapeInferenceError(
+                    f"layer '{n.name}' ({n.type}): constant folding failed for input shapes "
+                    f"{ctx.input_shapes}: {type(exc).__name__}: {exc}"
+                ) from exc
 
     def copy(self):
         """An independent copy of the graph structure (constant arrays are shared)."""
@@ -234,9 +244,15 @@ class Graph:
 
 def _fold(node, ctx):
     """Constant values of ``node``'s outputs where they can be computed at load time
-    (up to :data:`~ie_core.limits.FOLD_MAX_BYTES`; larger ones are computed at inference)."""
+    (up to :data:`~ie_core.limits.FOLD_MAX_BYTES`; larger ones are computed at inference).
+
+    Outputs that are all empty (a zero-size dimension) are known without computing
+    anything: such a layer never runs, on any device.
+    """
     if node.type == "ShapeOf":
         return [np.array(ctx.input_shapes[0], dtype=node.output_dtypes[0])]
+    if all(0 in shape for shape in node.output_shapes):
+        return [np.empty(shape, dtype) for shape, dtype in zip(node.output_shapes, node.output_dtypes)]
     folded_bytes = sum(tensor_bytes(s, d) for s, d in zip(node.output_shapes, node.output_dtypes))
     if node.inputs and all(v is not None for v in ctx.input_values) and folded_bytes <= FOLD_MAX_BYTES:
         outs = node.op.impl.compute(ctx, *ctx.input_values)

@@ -23,6 +23,14 @@ MAX_TENSOR_BYTES = _env_bytes("IE_CORE_MAX_TENSOR_BYTES", 16 << 30)
 #: ``IE_CORE_FOLD_MAX_BYTES`` (default 64 MiB). Larger results are left to run at inference.
 FOLD_MAX_BYTES = _env_bytes("IE_CORE_FOLD_MAX_BYTES", 64 << 20)
 
+#: The largest IR ``.xml`` file (in bytes) the readers parse: ``IE_CORE_MAX_XML_BYTES`` (default 1 GiB).
+MAX_XML_BYTES = _env_bytes("IE_CORE_MAX_XML_BYTES", 1 << 30)
+
+#: The longest markup token (a tag with its attributes, a comment, ...) of an IR ``.xml`` file, in bytes:
+#: ``IE_CORE_MAX_XML_TOKEN_BYTES`` (default 4 MiB). Parsing takes time linear in the file's size times
+#: this limit over 2 MiB (expat scans an unfinished token again with each MiB it is given).
+MAX_XML_TOKEN_BYTES = _env_bytes("IE_CORE_MAX_XML_TOKEN_BYTES", 4 << 20)
+
 
 def tensor_bytes(shape, dtype):
     """The exact byte size of a tensor of ``shape`` and ``dtype`` (Python ints: never wraps)."""

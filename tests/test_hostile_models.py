@@ -1,8 +1,12 @@
-"""Hostile model files: shapes that overflow, tensors too large to exist, constants too large to fold.
+"""Hostile model files: shapes that overflow, tensors too large to exist or to fit, constants too large to fold,
+XML tokens too long to parse, weights files too large to read.
 
-Each case is a valid IR written by OpenVINO whose constant bytes are then patched,
-as an attacker would; ie_core must refuse it with an IEError before allocating.
+Most cases are valid IRs whose bytes are then patched, as an attacker would; ie_core
+must refuse them with an IEError before allocating.
 """
+
+import mmap
+import os
 
 import numpy as np
 import openvino as ov
@@ -11,6 +15,7 @@ import pytest
 
 from helpers import DEVICES, save_ir
 from ie_core import IENetwork, IEPlugin, errors, limits
+from ie_core.testing.irwriter import NetBuilder
 
 
 def patched(model, tmp_path, old, new):
@@ -71,11 +76,97 @@ def test_limits_use_exact_integers():
     assert "invalid dimensions" in limits.shape_problem([2, -3], np.float32)
 
 
-def test_wait_with_a_timeout_that_is_not_a_number(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_wait_with_a_timeout_that_is_not_a_number(tmp_path, device):
     data = ops.parameter([1, 4], np.float32, name="data")
     xml, binf = save_ir(ov.Model([ops.relu(data)], [data]), tmp_path)
-    request = IEPlugin("REFERENCE").load(IENetwork(xml, binf)).start_async(0, {"data": np.ones((1, 4))})
+    request = IEPlugin(device).load(IENetwork(xml, binf)).start_async(0, {"data": np.ones((1, 4))})
     with pytest.raises(errors.ParamsTypeError) as exc:
         request.wait("x")
     assert isinstance(exc.value, TypeError)
     assert request.wait() == 0
+
+
+def relu_net(tmp_path, shape=(1, 4), **attrs):
+    """A Parameter -> Relu network written by the core's IR writer."""
+    b = NetBuilder("relu")
+    b.result(b.op("Relu", b.parameter(shape, name="data"), name="relu", **attrs))
+    return b.write(tmp_path)
+
+
+def test_a_50_mb_attribute_is_refused_by_the_token_limit(tmp_path):
+    xml, weights = relu_net(tmp_path)
+    text = open(xml).read().replace('name="relu"', 'name="relu" junk="' + "x" * (50 << 20) + '"', 1)
+    open(xml, "w").write(text)
+    with pytest.raises(errors.IRError, match=f"{xml}: line 2: a token .* longer than the limit of 4194304 bytes "
+                                             ".*IE_CORE_MAX_XML_TOKEN_BYTES"):
+        IENetwork(xml, weights)
+
+
+def test_tokens_up_to_the_limit_are_read(tmp_path, monkeypatch):
+    monkeypatch.setattr("ie_core.ir.xmlparse.MAX_XML_TOKEN_BYTES", 8 << 20)
+    xml, weights = relu_net(tmp_path, note="y" * (5 << 20))
+    assert IENetwork(xml, weights).layers["relu"].params["note"] == "y" * (5 << 20)
+
+
+def test_an_xml_file_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("ie_core.ir.xmlparse.MAX_XML_BYTES", 100)
+    xml, weights = relu_net(tmp_path)
+    with pytest.raises(errors.IRError, match="more than the limit of 100 bytes.*IE_CORE_MAX_XML_BYTES"):
+        IENetwork(xml, weights)
+
+
+def resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads /proc/self (Linux)")
+def test_a_sparse_6_gb_weights_file_is_mapped_not_read(tmp_path):
+    b = NetBuilder("sparse")
+    x = b.parameter((1, 256), name="data")
+    b.result(b.op("MatMul", x, np.ones((256, 256), np.float32), name="fc"))
+    xml, weights = b.write(tmp_path)
+    with open(weights, "r+b") as f:
+        f.truncate(6 << 30)
+    if os.stat(weights).st_blocks * 512 > 64 << 20:
+        pytest.skip("the file system does not keep sparse files")
+    before = resident_bytes()
+    net = IENetwork(xml, weights)
+    assert resident_bytes() - before < 64 << 20
+    weight = next(n.values[0] for n in net._graph.nodes if n.type == "Const")
+    assert not weight.flags.writeable
+    base = weight
+    while isinstance(base, np.ndarray):
+        base = base.base
+    assert isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)
+    result = IEPlugin("REFERENCE").load(net).infer({"data": np.ones((1, 256), np.float32)})["fc"]
+    np.testing.assert_array_equal(result, np.full((1, 256), 256, np.float32))
+
+
+def test_a_pad_of_1e5_is_refused_at_read(tmp_path):
+    b = NetBuilder("pad")
+    pads = np.array([0, 0, 100000, 100000], np.int64)
+    b.result(b.op("Pad", b.parameter((1, 1, 4, 4), name="data"), pads, pads, name="pad", pad_mode="constant"))
+    with pytest.raises(errors.ShapeInferenceError, match="layer 'pad' .*160006400064 bytes, more than the limit"):
+        b.write(tmp_path)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ["input", "pad"])
+def test_tensors_that_do_not_fit_in_memory(kind, device, tmp_path, monkeypatch):
+    """With the tensor limit raised, 4 EiB asked of the allocator: an OutOfMemoryError naming the layer (or
+    input) and the bytes, when the network is loaded or run."""
+    monkeypatch.setattr(limits, "MAX_TENSOR_BYTES", 1 << 63)
+    b = NetBuilder(kind)
+    if kind == "input":
+        b.result(b.op("Relu", b.parameter((1 << 30, 1 << 30), name="data"), name="relu"))
+        match = "(input 'data'|layer 'relu').* 4611686018427\\d{6} bytes"
+    else:
+        pads = np.array([0, 0, 1 << 29, 1 << 29], np.int64)
+        b.result(b.op("Pad", b.parameter((1, 1, 4, 4), name="data"), pads, pads, name="pad", pad_mode="constant"))
+        match = "layer 'pad' .*its outputs take 4611686052787126336 bytes"
+    net = IENetwork(*b.write(tmp_path))
+    with pytest.raises(errors.OutOfMemoryError, match=match) as info:
+        IEPlugin(device).load(net).infer({"data": np.ones((1, 1, 4, 4), np.float32)})
+    assert isinstance(info.value, MemoryError)

@@ -24,8 +24,9 @@ import numpy as np
 
 from ..errors import GraphError, IRError, ShapeInferenceError, UnsupportedOpError, WeightsError
 from ..graph import Graph, Node, Output, output_name, topological_order
+from ..limits import shape_problem
 from ..ops.registry import Attrs
-from ..types import decode, storage_bytes, to_dtype
+from ..types import storage_bytes, to_dtype
 from .reader import IRv10Reader
 
 PRECISIONS = {"FP32": "f32", "FP16": "f16", "FP64": "f64", "I64": "i64", "I32": "i32", "I16": "i16", "I8": "i8",
@@ -74,10 +75,7 @@ class LegacyIRReader(IRv10Reader):
             raise IRError(f"{self.xml_path}: the network has no Input or Const layer")
         self.connect(root, layers, stubs, ports)
         self.check_edge_dims(stubs, ports)
-        try:
-            order = topological_order(list(stubs.values()))
-        except GraphError as exc:
-            raise GraphError(f"{self.xml_path}: {exc}") from None
+        order = self.in_file(lambda: topological_order(list(stubs.values())))
         pre_process = self.pre_process(root, layers, ports)
         built, nodes, translated = {}, [], {}
         for stub in order:
@@ -93,11 +91,8 @@ class LegacyIRReader(IRv10Reader):
                         [built[o]], 0) for o in ends]
         params = sorted((n for n in nodes if n.type == "Parameter"), key=lambda n: n.name)
         graph = Graph(root.get("name", ""), params + [n for n in nodes if n.type != "Parameter"] + results)
-        graph.resolve_ops()
-        try:
-            graph.infer_shapes()
-        except ShapeInferenceError as exc:
-            raise ShapeInferenceError(f"{self.xml_path}: {exc}") from None
+        self.in_file(graph.resolve_ops)
+        self.in_file(graph.infer_shapes)
         self.check_translated_shapes(layers, ports, translated)
         return graph
 
@@ -109,6 +104,9 @@ class LegacyIRReader(IRv10Reader):
         for direction, _, dims, port in port_map.values():
             if any(d <= 0 for d in dims):
                 raise self.error(layer, f"port {port.get('id')} has dims {list(dims)}: legacy IR dims are positive")
+            problem = shape_problem(dims, np.float32)
+            if problem:
+                raise self.error(layer, f"port {port.get('id')}: {problem}")
             value = port.get("precision")
             if value is not None and value.upper() not in PRECISIONS:
                 raise self.error(layer, f"port {port.get('id')} has unsupported precision '{value}'")
@@ -157,7 +155,7 @@ class LegacyIRReader(IRv10Reader):
         if size % itemsize:
             raise self.error(layer, f"{what}: size {size} is not a whole number of {element_type} values "
                                     f"({itemsize} bytes each)", WeightsError)
-        return decode(raw, element_type, (size // itemsize,))
+        return self.decode(raw, element_type, (size // itemsize,))
 
     def pre_process(self, root, layers, ports):
         """{input name: (mean values or image, scales)} from the ``<pre-process>`` block, validated."""
@@ -313,7 +311,7 @@ class LegacyLayer:
         if count is not None and raw.size != count:
             raise self.error(f"blob '{key}' holds {raw.size} {et} values, the layer needs {count}", WeightsError)
         self.blobs[key] = raw
-        return raw.astype(np.float32) if raw.dtype.kind == "f" else raw
+        return raw.astype(np.float32, copy=False) if raw.dtype.kind == "f" else raw
 
     def tensor_or_blob(self, port, key, shape):
         """The weights-like operand of ``shape``: input ``port`` when the layer has it (v5+ Const inputs), else

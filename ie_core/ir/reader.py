@@ -4,18 +4,22 @@ IR v10/v11 are read here; the legacy versions 2 to 7 by :mod:`ie_core.ir.legacy`
 """
 
 import math
+import mmap
 import os
-import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from ..errors import GraphError, IRError, ModelFileNotFoundError, ShapeInferenceError, WeightsError
+from ..errors import GraphError, IEError, IRError, ModelFileNotFoundError, ShapeInferenceError, WeightsError
 from ..graph import Graph, Node, Output
 from ..limits import shape_problem
 from ..types import canonical_element_type, decode, storage_bytes, to_dtype
+from .xmlparse import parse_xml
 
 SUPPORTED_VERSIONS = ("10", "11")
 LEGACY_VERSIONS = ("2", "3", "4", "5", "6", "7")
+
+#: (input ports, output ports) of the layer types whose port counts the reader checks
+PORT_COUNTS = {"Parameter": (0, 1), "Const": (0, 1), "Result": (1, 0)}
 
 
 def read_network(model, weights):
@@ -23,23 +27,28 @@ def read_network(model, weights):
     for kind, path in (("model", model), ("weights", weights)):
         if not os.path.isfile(path):
             raise ModelFileNotFoundError(f"Path to the {kind} {path} doesn't exists or it's a directory")
-    try:
-        root = ET.parse(model).getroot()
-    except ET.ParseError as exc:
-        raise IRError(f"{model}: malformed XML: {exc}") from None
+    root = parse_xml(model)
     if root.tag != "net":
         raise IRError(f"{model}: the root element is <{root.tag}>, expected <net>")
     version = root.get("version")
     if version not in SUPPORTED_VERSIONS + LEGACY_VERSIONS:
         supported = ", ".join(LEGACY_VERSIONS + SUPPORTED_VERSIONS)
         raise IRError(f"{model}: unknown IR version {version!r}; supported: {supported}")
-    with open(weights, "rb") as f:
-        blob = f.read()
+    blob = map_weights(weights)
     if version in LEGACY_VERSIONS:
         from .legacy import LegacyIRReader  # here: legacy.py builds on IRv10Reader
 
         return LegacyIRReader(model, weights, blob, int(version)).read(root)
     return IRv10Reader(model, weights, blob).read(root)
+
+
+def map_weights(path):
+    """The weights file at ``path`` mapped read-only: pages are read when a Const's bytes are first touched,
+    and the Consts' arrays view the mapping (it lives as long as they do)."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return memoryview(b"")
+        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
 
 
 class IRv10Reader:
@@ -53,6 +62,13 @@ class IRv10Reader:
     def error(self, layer, message, kind=IRError):
         where = f"layer '{layer.get('name')}' (id {layer.get('id')})" if layer is not None else "network"
         return kind(f"{self.xml_path}: {where}: {message}")
+
+    def in_file(self, build):
+        """``build()``, with the path of the file in the message of the IEError it raises."""
+        try:
+            return build()
+        except IEError as exc:
+            raise type(exc)(f"{self.xml_path}: {exc}") from exc
 
     def read(self, root):
         layers_el = root.find("layers")
@@ -69,14 +85,14 @@ class IRv10Reader:
             layers[lid] = layer
             nodes[lid], ports[lid] = self.make_node(layer)
         self.connect(root, layers, nodes, ports)
-        graph = Graph(root.get("name", ""), list(nodes.values()))
+        graph = self.in_file(lambda: Graph(root.get("name", ""), list(nodes.values())))
         if not graph.parameters and not any(n.type == "Const" for n in graph.nodes):
             raise IRError(f"{self.xml_path}: the network has no Parameter layer")
         if not graph.results:
             raise IRError(f"{self.xml_path}: the network has no Result layer")
-        graph.resolve_ops()
+        self.in_file(graph.resolve_ops)
         if graph.can_infer():
-            graph.infer_shapes()
+            self.in_file(graph.infer_shapes)
             self.check_declared_shapes(graph, layers, ports)
         return graph
 
@@ -98,6 +114,10 @@ class IRv10Reader:
         port_map = self.port_map(layer)
         num_outputs = sum(1 for d, *_ in port_map.values() if d == "out")
         ltype = layer.get("type")
+        want = PORT_COUNTS.get(ltype)
+        if want is not None and (len(port_map) - num_outputs, num_outputs) != want:
+            raise self.error(layer, f"a {ltype} layer has {want[0]} input and {want[1]} output port(s), this one "
+                                    f"{len(port_map) - num_outputs} and {num_outputs}")
         value = self.const_value(layer, attrs) if ltype == "Const" else None
         node = Node(layer.get("id"), layer.get("name"), ltype, layer.get("version", ""), attrs, [], num_outputs, value)
         for direction, index, dims, port in port_map.values():
@@ -118,8 +138,6 @@ class IRv10Reader:
         elif ltype == "Const":
             node.output_shapes[0] = value.shape
             node.output_dtypes[0] = value.dtype
-        if ltype in ("Parameter", "Const") and num_outputs != 1:
-            raise self.error(layer, f"a {ltype} layer must have exactly one output port")
         return node, port_map
 
     def port_dims(self, layer, port):
@@ -153,7 +171,17 @@ class IRv10Reader:
                 f"size {size} does not match shape {list(shape)} of {et} ({storage_bytes(et, count)} bytes)",
                 WeightsError,
             )
-        return decode(raw, et, shape)
+        return self.decode(raw, et, shape)
+
+    @staticmethod
+    def decode(raw, element_type, shape):
+        """The read-only array of ``shape`` that the weights bytes ``raw`` hold: a view of the mapped file,
+        or a copy where the values are not aligned for their type (kernels may load them aligned)."""
+        values = decode(raw, element_type, shape)
+        if not values.flags.aligned:
+            values = values.copy()
+            values.flags.writeable = False
+        return values
 
     def segment_bytes(self, layer, what, offset, size):
         """The ``size`` bytes at ``offset`` of the weights file; raises unless they lie inside it."""

@@ -332,7 +332,8 @@ def _identity_for_int(fn):
     return lambda ctx, x: x if x.dtype.kind in "iub" else fn(x)
 
 
-_unary("Relu", lambda ctx, x: np.maximum(x, np.zeros((), x.dtype)), float_math=False)
+_unary("Relu", lambda ctx, x: np.where(x > 0, x, np.zeros((), x.dtype)), float_math=False,
+       doc="x where x > 0, else 0 (NaN gives 0, as in OpenVINO's reference).")
 _unary("Sigmoid", lambda ctx, x: _sigmoid(x))
 _unary("Tanh", lambda ctx, x: np.tanh(x))
 _unary("Clamp", _clamp, float_math=False, doc="Clip to [min, max] (attributes; rounded inwards for integers).")

@@ -365,9 +365,11 @@ class MaxPool:
     @staticmethod
     def compute(ctx, x):
         kernel, strides, dil, pb, pe, out = _pool_geometry(ctx)
-        # padding never wins; a window entirely in padding yields the type's lowest value, as in OpenVINO
+        # as OpenVINO's reference: a tap wins only if it is greater than the type's lowest value and the
+        # taps before it, so padding and NaN never win and a window without a winner yields the lowest value
         if x.dtype.kind == "f":
             fill = np.finfo(x.dtype).min
+            x = np.where(x > fill, x, fill)
         else:
             fill = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else False
         win = _pool_windows(x, kernel, strides, dil, pb, pe, out, fill)
@@ -395,7 +397,8 @@ class MaxPool:
         elif axis == 1:
             lead = np.broadcast_to(np.arange(shape[1])[None, :], shape[:2])
         spatial = int(np.prod(shape[2:]))
-        index = np.where(inside, index, 0)  # a window entirely in padding reports its slice's first element
+        inside &= values > fill
+        index = np.where(inside, index, 0)  # a window without a winner reports its slice's first element
         index = index + lead.reshape(lead.shape + (1,) * n) * spatial
         itype = np.int32 if ctx.attrs.str("index_element_type", "i64").lower() == "i32" else np.int64
         return [values, index.astype(itype)]
@@ -825,7 +828,7 @@ class ScaledDotProductAttention:
         elif mask is not None:
             mask = np.asarray(mask)
             logits = np.where(mask, logits, -np.inf) if mask.dtype == np.bool_ else logits + mask.astype(wt)
-        logits = logits - logits.max(axis=-1, keepdims=True)
+        logits = logits - logits.max(axis=-1, keepdims=True, initial=-np.inf)  # no keys: the output is zeros
         weights = np.exp(logits)
         weights /= weights.sum(axis=-1, keepdims=True)
         return _cast_out(np.matmul(weights, v), ctx.input_dtypes[0])

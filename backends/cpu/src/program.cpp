@@ -13,6 +13,8 @@
 // Each Request owns an arena, a scratchpad and prebuilt argument maps, so
 // run() only binds the input pointers and executes; outputs are plain f32
 // arrays that view the request's arena (rewritten by its next inference).
+// They are made by each run and hold the request's Python object; the request
+// holds nothing of Python's, so no reference cycle passes through C++.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -25,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -157,7 +160,6 @@ public:
     std::vector<std::vector<std::unordered_map<int, memory>>> args;  // [step][exec]
     std::vector<std::vector<memory>> input_mems;                    // per program input
     std::vector<long long> times;
-    py::list outputs;
     dnnl::stream strm;
 
     explicit Request(std::shared_ptr<const Program> p);
@@ -184,6 +186,10 @@ public:
     }
 
     int new_tensor(const dims_t &dims, const memory::desc &md) {
+        memory::dim count = 1;
+        for (memory::dim d : dims)
+            if (d <= 0 || __builtin_mul_overflow(count, d, &count))
+                throw std::invalid_argument("a program tensor needs positive dimensions whose product fits int64");
         Tensor t;
         t.dims = dims;
         t.md = md;
@@ -489,6 +495,7 @@ public:
     // dst = MVN over rows of n elements of src (* gamma + beta, each optional).
     void layer_norm(const std::string &name, int src, int dst, int64_t n, float eps, bool inside, bool norm_var,
                     std::optional<farray> gamma, std::optional<farray> beta) {
+        if (n <= 0) throw std::invalid_argument("layer_norm: rows of " + std::to_string(n) + " elements");
         ThreadGuard guard(threads);
         Step &step = new_step(name);
         int s = ensure_plain(step, src, dt::f32);
@@ -525,6 +532,12 @@ public:
     // dst: src with other dims (same elements). Free on a plain tensor, a reorder to plain otherwise.
     // Returns false when nothing runs (the step is an alias).
     bool reshape(const std::string &name, int src, int dst) {
+        auto count = [this](int t) {
+            memory::dim c = 1;
+            for (memory::dim d : tensors.at(t).dims) c *= d;  // new_tensor checked that it does not overflow
+            return c;
+        };
+        if (count(src) != count(dst)) throw std::invalid_argument("reshape: the tensors' element counts differ");
         ThreadGuard guard(threads);
         const memory::desc &smd = md(src);
         dt type = smd.get_data_type();
@@ -668,7 +681,11 @@ Request::Request(std::shared_ptr<const Program> p) : prog(std::move(p)), strm(cp
     const Program &P = *prog;
     auto &eng = cpu_engine();
     size_t total = P.arena_size + align64(P.scratch_size) + 128;
-    storage.reset(new char[total]);
+    storage.reset(new (std::nothrow) char[total]);
+    if (!storage) {
+        PyErr_Format(PyExc_MemoryError, "cannot allocate the %zu bytes of the program's working memory", total);
+        throw py::error_already_set();
+    }
     arena = reinterpret_cast<char *>((reinterpret_cast<uintptr_t>(storage.get()) + 63) & ~uintptr_t(63));
     scratch = arena + P.arena_size;
     input_mems.resize(P.inputs.size());
@@ -737,13 +754,12 @@ py::list Request::run(const std::vector<py::array> &in, bool profile) {
         }
         strm.wait();
     }
-    if (outputs.size() == 0) {
-        py::object owner = py::cast(this, py::return_value_policy::reference);
-        for (int t : P.outputs) {
-            const Tensor &r = P.tensors[P.root(t)];
-            std::vector<py::ssize_t> shape(P.tensors[t].dims.begin(), P.tensors[t].dims.end());
-            outputs.append(py::array_t<float>(shape, reinterpret_cast<float *>(arena + r.offset), owner));
-        }
+    py::list outputs;
+    py::object owner = py::cast(this, py::return_value_policy::reference);
+    for (int t : P.outputs) {
+        const Tensor &r = P.tensors[P.root(t)];
+        std::vector<py::ssize_t> shape(P.tensors[t].dims.begin(), P.tensors[t].dims.end());
+        outputs.append(py::array_t<float>(shape, reinterpret_cast<float *>(arena + r.offset), owner));
     }
     if (profile && !times.empty()) times.back() += elapsed();
     return outputs;

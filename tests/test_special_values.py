@@ -1,0 +1,152 @@
+"""NaN and zero-size tensors, the same on every installed device.
+
+NaN: ReLU and MaxPool compute what OpenVINO's reference implementation does, and its
+CPU plugin agrees (compared against OpenVINO f32): ReLU(NaN) = 0 (``x > 0 ? x : 0``);
+MaxPool takes a tap only if it is greater than the lowest float and the taps before it,
+so NaN never wins and a window of NaNs gives the lowest float. AvgPool propagates NaN.
+
+Zero-size tensors: a layer whose outputs are all empty has nothing to compute (it is
+folded at load: no device runs it); a layer with a non-empty output computed from empty
+inputs gives what its specification gives (a MatMul over K = 0 sums nothing: zeros;
+attention over no keys: zeros).
+"""
+
+import numpy as np
+import pytest
+from helpers import DEVICES, assert_close, openvino_infer
+
+from ie_core import IENetwork, IEPlugin
+from ie_core.errors import ShapeInferenceError
+from ie_core.testing.irwriter import NetBuilder
+
+RNG = np.random.default_rng(21)
+LOWEST = np.finfo(np.float32).min
+POOL = dict(strides=[2, 2], pads_begin=[0, 0], pads_end=[0, 0], kernel=[2, 2], rounding_type="floor",
+            auto_pad="explicit")
+
+
+def with_nans(shape, fraction=0.2):
+    """Standard normal values with a ``fraction`` of NaNs, infinities, and a first row of NaNs (so that some
+    pooling windows hold nothing else)."""
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x[RNG.random(shape) < fraction] = np.nan
+    x[RNG.random(shape) < 0.02] = np.inf
+    x[RNG.random(shape) < 0.02] = -np.inf
+    x[..., :2, :] = np.nan
+    return x
+
+
+def run(b, inputs, device, tmp_path, config=None):
+    """(outputs, exec_type per layer) of the NetBuilder's network on ``device``."""
+    xml, weights = b.write(tmp_path)
+    exec_net = IEPlugin(device).load(IENetwork(xml, weights), config=config or {"PERF_COUNT": "YES"})
+    outputs = exec_net.infer(inputs)
+    counts = exec_net.requests[0].get_perf_counts()
+    return outputs, {name: pc["exec_type"] for name, pc in counts.items()}, counts
+
+
+NAN_CASES = {
+    "relu": lambda b, x: b.op("Relu", x, name="out"),
+    "max_pool": lambda b, x: b.op("MaxPool", x, name="out", **POOL),
+    "max_pool_3x3_padded": lambda b, x: b.op("MaxPool", x, name="out", **dict(
+        POOL, kernel=[3, 3], pads_begin=[1, 1], pads_end=[1, 1])),
+    "max_pool_v8_indices": lambda b, x: b.op("MaxPool", x, name="out", version="opset8", outputs=2,
+                                             dilations=[1, 1], axis=0, index_element_type="i64", **POOL)[1],
+    "avg_pool": lambda b, x: b.op("AvgPool", x, name="out", exclude_pad=True, **POOL),
+    "conv_relu_pool": lambda b, x: b.op("MaxPool", b.op("Relu", b.op(
+        "Convolution", x, RNG.standard_normal((8, 16, 1, 1)).astype(np.float32), strides=[1, 1], pads_begin=[0, 0],
+        pads_end=[0, 0], dilations=[1, 1])), name="out", **POOL),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", sorted(NAN_CASES))
+def test_nan_as_openvino(case, device, tmp_path):
+    b = NetBuilder(case)
+    b.result(NAN_CASES[case](b, b.parameter((2, 16, 8, 8), name="data")))
+    x = with_nans((2, 16, 8, 8))
+    xml, _ = b.write(tmp_path)
+    expected = openvino_infer(xml, {"data": x})[0]
+    actual, exec_types, _ = run(b, {"data": x}, device, tmp_path)
+    actual = actual[next(iter(actual))]
+    if expected.dtype.kind == "f":
+        assert_close(actual, expected)
+        np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
+    else:
+        np.testing.assert_array_equal(actual, expected)
+    if device == "CPU" and case in ("relu", "max_pool"):
+        assert exec_types["out"] != "ref_numpy", "the native kernel is what this case checks"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_relu_and_max_pool_of_nan(device, tmp_path):
+    b = NetBuilder("nan")
+    x = b.parameter((1, 1, 2, 4), name="data")
+    b.result(b.op("Relu", x, name="relu"), b.op("MaxPool", x, name="pool", **POOL))
+    data = np.array([[[[np.nan, 1, np.nan, np.nan], [2, -1, np.nan, np.nan]]]], np.float32)
+    outputs, _, _ = run(b, {"data": data}, device, tmp_path)
+    np.testing.assert_array_equal(outputs["relu"], np.where(data > 0, data, 0))
+    np.testing.assert_array_equal(outputs["pool"], [[[[2, LOWEST]]]])
+
+
+def zero_size_networks():
+    """name -> (build(b), inputs, expected outputs by the ops' specifications)."""
+    k0 = np.zeros((0, 64), np.float32)
+    return {
+        "mvn_over_an_empty_axis": (
+            lambda b: b.op("MVN", b.parameter((2, 0), name="data"), np.array([1], np.int64), version="opset6",
+                           name="out", eps=1e-5, normalize_variance=True, eps_mode="inside_sqrt"),
+            {"data": np.zeros((2, 0), np.float32)}, np.zeros((2, 0), np.float32)),
+        "matmul_k0_runtime": (
+            lambda b: b.op("MatMul", b.parameter((64, 0), name="data"), b.parameter((0, 64), name="rhs"), name="out"),
+            {"data": np.zeros((64, 0), np.float32), "rhs": k0}, np.zeros((64, 64), np.float32)),
+        "matmul_k0_constant": (
+            lambda b: b.op("MatMul", b.parameter((64, 0), name="data"), k0, name="out"),
+            {"data": np.zeros((64, 0), np.float32)}, np.zeros((64, 64), np.float32)),
+        "softmax_over_an_empty_axis": (
+            lambda b: b.op("Softmax", b.parameter((2, 0), name="data"), version="opset8", name="out", axis=1),
+            {"data": np.zeros((2, 0), np.float32)}, np.zeros((2, 0), np.float32)),
+        "softmax_of_an_empty_batch": (
+            lambda b: b.op("Softmax", b.parameter((0, 3), name="data"), version="opset8", name="out", axis=1),
+            {"data": np.zeros((0, 3), np.float32)}, np.zeros((0, 3), np.float32)),
+        "max_pool_of_an_empty_batch": (
+            lambda b: b.op("MaxPool", b.parameter((0, 2, 4, 4), name="data"), name="out", **POOL),
+            {"data": np.zeros((0, 2, 4, 4), np.float32)}, np.zeros((0, 2, 2, 2), np.float32)),
+        "attention_without_keys": (
+            lambda b: b.op("ScaledDotProductAttention", b.parameter((1, 2, 4, 8), name="data"),
+                           b.parameter((1, 2, 0, 8), name="k"), b.parameter((1, 2, 0, 8), name="v"),
+                           version="opset13", name="out", causal=False),
+            {"data": RNG.standard_normal((1, 2, 4, 8)).astype(np.float32), "k": np.zeros((1, 2, 0, 8), np.float32),
+             "v": np.zeros((1, 2, 0, 8), np.float32)}, np.zeros((1, 2, 4, 8), np.float32)),
+        "attention_without_queries": (
+            lambda b: b.op("ScaledDotProductAttention", b.parameter((1, 2, 0, 8), name="data"),
+                           b.parameter((1, 2, 5, 8), name="k"), b.parameter((1, 2, 5, 8), name="v"),
+                           version="opset13", name="out", causal=False),
+            {"data": np.zeros((1, 2, 0, 8), np.float32), "k": RNG.standard_normal((1, 2, 5, 8)).astype(np.float32),
+             "v": RNG.standard_normal((1, 2, 5, 8)).astype(np.float32)}, np.zeros((1, 2, 0, 8), np.float32)),
+        "sum_over_an_empty_axis": (
+            lambda b: b.op("ReduceSum", b.parameter((3, 0), name="data"), np.array([1], np.int64), name="out",
+                           keep_dims=False),
+            {"data": np.zeros((3, 0), np.float32)}, np.zeros(3, np.float32)),
+    }
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", sorted(zero_size_networks()))
+def test_zero_size_tensors(case, device, tmp_path):
+    build, inputs, expected = zero_size_networks()[case]
+    b = NetBuilder(case)
+    b.result(build(b))
+    outputs, _, counts = run(b, inputs, device, tmp_path)
+    assert outputs["out"].shape == expected.shape and outputs["out"].dtype == expected.dtype
+    np.testing.assert_array_equal(outputs["out"], expected)
+    if expected.size == 0:
+        assert counts["out"]["status"] == "OPTIMIZED_OUT"
+
+
+def test_max_pool_over_an_empty_spatial_axis_is_refused(tmp_path):
+    """As in OpenVINO: the kernel does not fit into an empty axis."""
+    b = NetBuilder("empty_pool")
+    b.result(b.op("MaxPool", b.parameter((1, 2, 0, 4), name="data"), name="out", **POOL))
+    with pytest.raises(ShapeInferenceError, match="layer 'out'.*kernel 2 is larger than the padded input"):
+        b.write(tmp_path)
