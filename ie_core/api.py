@@ -9,6 +9,7 @@ name -> :class:`OutputInfo` (:class:`Outputs`).
 """
 
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -45,7 +46,7 @@ from .ir import read_network
 from .ir.writer import write_ir
 from .limits import tensor_bytes
 from .pipeline import run_stages, start_stages
-from .plugins import DeviceRegistry, _backend_problem, registry_for
+from .plugins import ENTRY_POINT_GROUP, KNOWN_DEVICES, DeviceRegistry, _backend_problem, registry_for
 from .tensor import Tensor, to_allocator, to_host
 from .types import precision_name, to_dtype
 
@@ -935,14 +936,14 @@ class Version(NamedTuple):
     description: str
 
 
-#: The Inference Engine's plugin libraries and the ie-core modules that stand for them in
-#: ``IECore.register_plugin`` and plugins XML files.
+#: The Inference Engine's plugin libraries and their devices: in ``IECore.register_plugin`` and
+#: plugins XML files a library stands for the installed ie-core package of its device (KNOWN_DEVICES).
 PLUGIN_LIBRARIES = {
-    "MKLDNNPlugin": "ie_backend_cpu",
-    "HeteroPlugin": "ie_backend_hetero",
-    "clDNNPlugin": "ie_backend_gpu",
-    "myriadPlugin": "ie_backend_myriad",
-    "dliaPlugin": "ie_backend_fpga",
+    "MKLDNNPlugin": "CPU",
+    "HeteroPlugin": "HETERO",
+    "clDNNPlugin": "GPU",
+    "myriadPlugin": "MYRIAD",
+    "dliaPlugin": "FPGA",
 }
 
 
@@ -1071,9 +1072,10 @@ class IECore:
         ``plugin_name``: an importable module that implements the ``ie_core_backends`` hook
         (``"ie_backend_cpu"``), the path of such a ``.py`` file or package directory, or an
         Inference Engine library name (``"MKLDNNPlugin"``, ``"libHeteroPlugin.so"``), which
-        stands for the ie-core module of :data:`PLUGIN_LIBRARIES`. ``device_name`` picks one
-        of the module's devices, or registers its only device under that name. A device name
-        already registered raises PluginRegistrationError, as the original did.
+        stands for the installed ie-core package of its device (:data:`PLUGIN_LIBRARIES`).
+        ``device_name`` picks one of the module's devices, or registers its only device under
+        that name. A device name already registered raises PluginRegistrationError, as the
+        original did.
         """
         classes = _plugin_backends(plugin_name)
         if device_name:
@@ -1140,7 +1142,7 @@ def _plugin_backends(plugin_name):
     library = re.fullmatch(r"(?:lib)?(\w+?)(?:\.so|\.dll|\.dylib)?", os.path.basename(location))
     try:
         if library and library.group(1) in PLUGIN_LIBRARIES:
-            module = importlib.import_module(PLUGIN_LIBRARIES[library.group(1)])
+            module = _device_package(PLUGIN_LIBRARIES[library.group(1)], plugin_name)
         elif os.path.exists(location):
             file = os.path.join(location, "__init__.py") if os.path.isdir(location) else location
             stem = os.path.splitext(os.path.basename(os.path.normpath(location)))[0]
@@ -1159,3 +1161,15 @@ def _plugin_backends(plugin_name):
     if problems or not classes:
         raise PluginRegistrationError(f"Cannot register plugin {plugin_name}: {'; '.join(problems) or 'it provides no device'}")
     return classes
+
+
+def _device_package(device, plugin_name):
+    """The module of the installed package that KNOWN_DEVICES names for ``device``, found through its entry point."""
+    package = KNOWN_DEVICES[device]
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.dist is not None and ep.dist.metadata["name"].replace("_", "-").lower() == package:
+            return ep.load()
+    raise PluginRegistrationError(
+        f"Cannot register plugin {plugin_name}: it is the {device} plugin, which ie-core's package {package} "
+        f"provides: pip install {package}"
+    )

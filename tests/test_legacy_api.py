@@ -362,6 +362,9 @@ def test_iecore_plugin_library_names():
     ie.unregister_plugin("CPU")
     ie.register_plugin("MKLDNNPlugin", "CPU")
     assert ie.get_versions("CPU")["CPU"].build_number == ie_backend_cpu.__version__
+    if "GPU" not in ie_core.available_devices():
+        with pytest.raises(errors.PluginRegistrationError, match="pip install ie-backend-gpu"):
+            ie.register_plugin("libclDNNPlugin.so")
 
 
 def test_iecore_plugins_xml(toy_module, tmp_path):
