@@ -30,7 +30,6 @@ from ie_core.backend import (
     Stage,
     TaskExecutor,
     Tensor,
-    hookimpl,
     reference_kernel,
 )
 
@@ -195,7 +194,3 @@ class BoxRequest(BackendRequest):
     def perf_counts(self):
         return self.model.executor.perf_counts(self.times)
 
-
-@hookimpl
-def ie_core_backends():
-    return [BoxBackend]
