@@ -47,4 +47,10 @@ def shape_problem(shape, dtype):
             f"a tensor of shape {list(shape)} ({np.dtype(dtype)}) needs {size} bytes, more than the limit of "
             f"{MAX_TENSOR_BYTES} bytes (raise it with IE_CORE_MAX_TENSOR_BYTES)"
         )
+    span = tensor_bytes([d or 1 for d in shape], dtype)
+    if span > MAX_TENSOR_BYTES:  # numpy refuses empty arrays whose other dims multiply beyond its index range
+        return (
+            f"the non-zero dimensions of an empty tensor of shape {list(shape)} ({np.dtype(dtype)}) span {span} "
+            f"bytes, more than the limit of {MAX_TENSOR_BYTES} bytes (raise it with IE_CORE_MAX_TENSOR_BYTES)"
+        )
     return ""

@@ -97,7 +97,10 @@ class LegacyIRReader(IRv10Reader):
         return graph
 
     def check_ports(self, layer, port_map):
-        """Raise for dims or a precision the Inference Engine rejects; v7 output ports must declare a precision."""
+        """Raise for dims or a precision the Inference Engine rejects, or a layer without outputs; v7 output
+        ports must declare a precision."""
+        if not any(direction == "out" for direction, *_ in port_map.values()):
+            raise self.error(layer, "has no output port")
         for value in (layer.get("precision"), self.net_precision):
             if value is not None and value.upper() not in PRECISIONS:
                 raise self.error(layer, f"unsupported precision '{value}'")

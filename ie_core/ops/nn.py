@@ -7,6 +7,7 @@ BLAS matrix products); none loops over pixels.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..limits import shape_problem
 from .registry import op
 
 # ----------------------------------------------------------------------------------------------
@@ -82,6 +83,17 @@ def _window_pads(ctx, in_sizes, eff_kernel, strides, n):
             pe.append(big if mode == "same_upper" else small)
         return pb, pe
     return _spatial_list(ctx, "pads_begin", n, 0), _spatial_list(ctx, "pads_end", n, 0)
+
+
+def _check_windows(ctx, data, kernel, out, pb, pe):
+    """Raise unless the tensors the reference materialises for a sliding-window op fit the tensor limit: the
+    padded input and the windows (N, C, *out, *kernel) it gathers (the im2col matrix of a convolution)."""
+    dtype = ctx.input_dtypes[0]
+    padded = tuple(data[:2]) + tuple(size + b + e for size, b, e in zip(data[2:], pb, pe))
+    for what, shape in (("padded input", padded), ("windows", tuple(data[:2]) + tuple(out) + tuple(kernel))):
+        problem = shape_problem(shape, dtype)
+        if problem:
+            raise ctx.error(f"the {what} of kernel {list(kernel)}: {problem}")
 
 
 def _pad_crop(x, begin, end, value=0):
@@ -182,6 +194,7 @@ class _ConvBase:
             if span < 0:
                 raise ctx.error(f"the dilated kernel {eff[i]} is larger than the padded input on spatial axis {i}")
             out.append(span // strides[i] + 1)
+        _check_windows(ctx, data, kernel, out, pb, pe)
         return dict(groups=groups, og=og, cg=cg, strides=strides, dilations=dilations, pb=pb, pe=pe, out=out)
 
     @classmethod
@@ -330,6 +343,7 @@ def _pool_geometry(ctx):
         if rounding == "ceil_torch" and (o - 1) * strides[i] >= size + pb[i]:
             o -= 1
         out.append(o)
+    _check_windows(ctx, data, kernel, out, pb, pe)
     return kernel, strides, dilations, pb, pe, out
 
 
