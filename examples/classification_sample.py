@@ -11,7 +11,7 @@ from argparse import SUPPRESS, ArgumentParser
 import numpy as np
 from ie_core import IENetwork, IEPlugin
 
-from sample_utils import read_image, read_labels
+from sample_utils import print_top, read_image, read_labels
 
 
 def build_argparser():
@@ -85,16 +85,7 @@ def main():
 
     log.info("Processing output blob")
     labels_map = read_labels(args.labels)
-    for i, probs in enumerate(res[out_blob]):
-        probs = np.squeeze(probs)
-        top_ind = np.argsort(probs)[-args.number_top:][::-1]
-        print("Image {}\n".format(args.input[i]))
-        print("classid probability")
-        print("------- -----------")
-        for class_id in top_ind:
-            label = labels_map[class_id] if labels_map else str(class_id)
-            print("{:^7} {:.7f}".format(label, probs[class_id]))
-        print()
+    print_top(res[out_blob], args.input, args.number_top, labels_map)
     return 0
 
 

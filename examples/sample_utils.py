@@ -1,4 +1,4 @@
-"""What the samples share: reading images as the Open Model Zoo models take them, and labels files.
+"""What the samples share: reading images as the Open Model Zoo models take them, labels files, the top-N table.
 
 Images are read with Pillow (``pip install pillow``), the samples' one dependency beyond ie-core.
 """
@@ -29,3 +29,17 @@ def read_labels(path):
         return None
     with open(path) as f:
         return [line.split(" ", 1)[-1].strip() for line in f]
+
+
+def print_top(batch_probs, images, number_top, labels_map):
+    """The classic samples' table of the ``number_top`` classes of each image's probabilities."""
+    for i, probs in enumerate(batch_probs):
+        probs = np.squeeze(probs)
+        top_ind = np.argsort(probs)[-number_top:][::-1]
+        print("Image {}\n".format(images[i]))
+        print("classid probability")
+        print("------- -----------")
+        for class_id in top_ind:
+            label = labels_map[class_id] if labels_map else str(class_id)
+            print("{:^7} {:.7f}".format(label, probs[class_id]))
+        print()
