@@ -132,11 +132,12 @@ def test_hetero_entry(tmp_path):
         assert choice.device == "REFERENCE"
         assert choice.skipped == ["HETERO (not installed: pip install ie-backend-hetero)"]
         return
-    assert choice.device == f"HETERO:{LAST},REFERENCE"
+    # GPU is skipped unless it is usable here (an OpenCL GPU, or IE_CORE_GPU_ALLOW_CPU=1 under the GPU tests)
+    assert choice.device in (f"HETERO:{LAST},REFERENCE", f"HETERO:GPU,{LAST},REFERENCE")
     plugin = IEPlugin.from_config(path)
     net = IENetwork(str(DEFAULT_MODEL))
     config.assign_affinity(settings, plugin, net)
     assert {layer.affinity for layer in net.layers.values() if layer.type == "SoftMax"} == {"REFERENCE"}
     image = np.zeros((1, 1, 8, 8), np.float32)
     expected = IEPlugin("REFERENCE").load(IENetwork(str(DEFAULT_MODEL))).infer({"data": image})["prob"]
-    np.testing.assert_allclose(plugin.load(net).infer({"data": image})["prob"], expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(plugin.load(net).infer({"data": image})["prob"], expected, rtol=1e-4, atol=1e-6)
