@@ -52,9 +52,11 @@ class TaskExecutor:
         self._finalizer = None
 
     def submit(self, task, cancel=None):
-        """Run ``task()`` on a worker thread; ``cancel()`` is called instead if the executor closes first."""
-        if self._queue is None:
-            with self._lock:
+        """Run ``task()`` on a worker thread; ``cancel()`` is called instead if the executor closes first
+        (at once when it is closed already)."""
+        with self._lock:
+            closed = self._finalizer is not None and not self._finalizer.alive
+            if not closed:
                 if self._queue is None:
                     jobs = queue.SimpleQueue()
                     for index in range(self.workers):
@@ -62,7 +64,9 @@ class TaskExecutor:
                                          name=f"{self.name}-{index}", daemon=True).start()
                     self._finalizer = weakref.finalize(self, _shutdown, jobs, self.workers)
                     self._queue = jobs
-        self._queue.put((task, cancel))
+                self._queue.put((task, cancel))
+        if closed and cancel is not None:
+            cancel()
 
     def is_current(self):
         """Whether the calling thread is one of this executor's workers."""
@@ -74,8 +78,11 @@ class TaskExecutor:
         return getattr(_worker, "index", None)
 
     def close(self):
-        """Cancel the tasks not yet started and end the threads (after their current task)."""
-        if self._finalizer is not None:
+        """Cancel the tasks not yet started and end the threads (after their current task); tasks
+        submitted afterwards are cancelled at once."""
+        with self._lock:
+            if self._finalizer is None:
+                self._finalizer = weakref.finalize(self, lambda: None)
             self._finalizer()
 
 

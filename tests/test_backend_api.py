@@ -112,6 +112,8 @@ def test_closing_an_executor_cancels_queued_tasks():
     ex.close()
     release.set()
     assert outcomes == ["cancelled"]
+    ex.submit(lambda: outcomes.append("ran"), lambda: outcomes.append("cancelled after close"))
+    assert outcomes == ["cancelled", "cancelled after close"]
 
 
 class _HalfNumerics(Numerics):
