@@ -64,11 +64,12 @@ def test_the_ie_command_uses_the_file(tmp_path):
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["device"] == LAST and report["nireq"] == 3 and report["model"] == str(DEFAULT_MODEL)
-    run = run_ie("infer", "--config", path, "-n", 1)
+    # from tmp_path, so that the subprocess imports the ie_core this test did (whose bundled model the file names)
+    run = run_ie("infer", "--config", path, "-n", 1, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith(f"device: {LAST} ") and "accuracy: " in run.stdout
     # -d wins over the file
-    run = run_ie("infer", "--config", path, "-d", "REFERENCE", "-n", 1)
+    run = run_ie("infer", "--config", path, "-d", "REFERENCE", "-n", 1, cwd=tmp_path)
     assert run.returncode == 0 and run.stdout.startswith("device: REFERENCE ")
 
 
