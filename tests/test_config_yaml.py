@@ -2,10 +2,12 @@
 
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import ie_core
 from helpers import DEVICES
 from ie_core import IENetwork, IEPlugin, config
 from ie_core.cli import DEFAULT_MODEL
@@ -64,12 +66,13 @@ def test_the_ie_command_uses_the_file(tmp_path):
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["device"] == LAST and report["nireq"] == 3 and report["model"] == str(DEFAULT_MODEL)
-    # from tmp_path, so that the subprocess imports the ie_core this test did (whose bundled model the file names)
-    run = run_ie("infer", "--config", path, "-n", 1, cwd=tmp_path)
+    # the subprocess imports the ie_core this test did (whose bundled model the file names), not another copy
+    same_core = {"PYTHONPATH": str(Path(ie_core.__file__).resolve().parents[1])}
+    run = run_ie("infer", "--config", path, "-n", 1, cwd=tmp_path, env=same_core)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith(f"device: {LAST} ") and "accuracy: " in run.stdout
     # -d wins over the file
-    run = run_ie("infer", "--config", path, "-d", "REFERENCE", "-n", 1, cwd=tmp_path)
+    run = run_ie("infer", "--config", path, "-d", "REFERENCE", "-n", 1, cwd=tmp_path, env=same_core)
     assert run.returncode == 0 and run.stdout.startswith("device: REFERENCE ")
 
 
