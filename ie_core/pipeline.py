@@ -40,7 +40,8 @@ class TaskExecutor:
     ``on_start(index)`` runs first in each worker thread (``index`` 0 .. workers-1),
     e.g. to pin it. The threads hold no reference to the executor: when it is
     garbage, or :meth:`close` is called, tasks not yet started are cancelled (their
-    ``cancel`` callable is called) and the threads end.
+    ``cancel`` callable is called) and the threads end; a task submitted after
+    :meth:`close` is cancelled at once.
     """
 
     def __init__(self, name, workers=1, on_start=None):
@@ -50,11 +51,12 @@ class TaskExecutor:
         self._queue = None
         self._lock = threading.Lock()
         self._finalizer = None
+        self._closed = False
 
     def submit(self, task, cancel=None):
         """Run ``task()`` on a worker thread; ``cancel()`` is called instead if the executor closes first."""
-        if self._queue is None:
-            with self._lock:
+        with self._lock:
+            if not self._closed:
                 if self._queue is None:
                     jobs = queue.SimpleQueue()
                     for index in range(self.workers):
@@ -62,7 +64,10 @@ class TaskExecutor:
                                          name=f"{self.name}-{index}", daemon=True).start()
                     self._finalizer = weakref.finalize(self, _shutdown, jobs, self.workers)
                     self._queue = jobs
-        self._queue.put((task, cancel))
+                self._queue.put((task, cancel))
+                return
+        if cancel is not None:
+            cancel()
 
     def is_current(self):
         """Whether the calling thread is one of this executor's workers."""
@@ -75,6 +80,8 @@ class TaskExecutor:
 
     def close(self):
         """Cancel the tasks not yet started and end the threads (after their current task)."""
+        with self._lock:
+            self._closed = True
         if self._finalizer is not None:
             self._finalizer()
 
