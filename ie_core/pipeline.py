@@ -40,7 +40,8 @@ class TaskExecutor:
     ``on_start(index)`` runs first in each worker thread (``index`` 0 .. workers-1),
     e.g. to pin it. The threads hold no reference to the executor: when it is
     garbage, or :meth:`close` is called, tasks not yet started are cancelled (their
-    ``cancel`` callable is called) and the threads end.
+    ``cancel`` callable is called) and the threads end; a task submitted after
+    :meth:`close` is cancelled at once.
     """
 
     def __init__(self, name, workers=1, on_start=None):
@@ -50,13 +51,13 @@ class TaskExecutor:
         self._queue = None
         self._lock = threading.Lock()
         self._finalizer = None
+        self._closed = False
 
     def submit(self, task, cancel=None):
         """Run ``task()`` on a worker thread; ``cancel()`` is called instead if the executor closes first
         (at once when it is closed already)."""
         with self._lock:
-            closed = self._finalizer is not None and not self._finalizer.alive
-            if not closed:
+            if not self._closed:
                 if self._queue is None:
                     jobs = queue.SimpleQueue()
                     for index in range(self.workers):
@@ -65,7 +66,8 @@ class TaskExecutor:
                     self._finalizer = weakref.finalize(self, _shutdown, jobs, self.workers)
                     self._queue = jobs
                 self._queue.put((task, cancel))
-        if closed and cancel is not None:
+                return
+        if cancel is not None:
             cancel()
 
     def is_current(self):
@@ -81,8 +83,8 @@ class TaskExecutor:
         """Cancel the tasks not yet started and end the threads (after their current task); tasks
         submitted afterwards are cancelled at once."""
         with self._lock:
-            if self._finalizer is None:
-                self._finalizer = weakref.finalize(self, lambda: None)
+            self._closed = True
+        if self._finalizer is not None:
             self._finalizer()
 
 

@@ -1,11 +1,15 @@
 """Shared test helpers: write IR with OpenVINO, run it with OpenVINO (f32) and with ie_core, compare."""
 
+import functools
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import openvino as ov
 
+import openvino_reference
 from ie_core import IENetwork, IEPlugin, available_devices
-
-_CORE = ov.Core()
 
 #: The devices every correctness test runs on: the numpy reference and, when installed, the CPU backend.
 DEVICES = [d for d in ("REFERENCE", "CPU") if d in available_devices()]
@@ -19,14 +23,26 @@ def save_ir(model, directory, name="model", compress_to_fp16=False):
 
 
 def openvino_infer(xml, inputs, reshape=None):
-    """OpenVINO's own f32 inference of the IR at ``xml``; outputs in Result order."""
-    model = _CORE.read_model(xml)
-    if reshape:
-        model.reshape(reshape)
-    compiled = _CORE.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    by_name = [inputs[port.get_node().get_friendly_name()] for port in compiled.inputs]
-    result = compiled(by_name)
-    return [np.asarray(result[out]) for out in compiled.outputs]
+    """OpenVINO's own f32 inference of the IR at ``xml``; outputs in Result order.
+
+    Under AddressSanitizer (``tox -e asan`` preloads libasan) OpenVINO cannot run in this process (its
+    TBB opens a library with RTLD_DEEPBIND, which the sanitizer refuses): it runs in a worker process
+    started without the preload, which imports nothing of ie-core (:mod:`openvino_reference`).
+    """
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        return _unsanitized_worker().submit(openvino_reference.infer, xml, inputs, reshape).result()
+    return openvino_reference.infer(xml, inputs, reshape)
+
+
+@functools.cache
+def _unsanitized_worker():
+    preload = os.environ.pop("LD_PRELOAD")
+    try:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        pool.submit(int).result()  # the worker starts now, while the preload is unset
+    finally:
+        os.environ["LD_PRELOAD"] = preload
+    return pool
 
 
 def ie_infer(xml, inputs, device, batch_size=None):

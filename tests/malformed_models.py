@@ -11,6 +11,7 @@ from the same files.
 """
 
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -123,8 +124,6 @@ def valid_models():
 
 def written(write):
     """The Model a ``write(directory, name)`` function writes (read back from a temporary directory)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         xml, weights = write(tmp, "model")
         return Model(Path(xml).read_bytes(), Path(weights).read_bytes())
@@ -152,8 +151,9 @@ def _set(path, key, value):
     return _tree_edit(lambda r: r.find(path).set(key, value))
 
 
-def _dim(layer, section, value, index=0):
-    return _tree_edit(lambda r: setattr(_layer(r, layer).findall(f"{section}/port/dim")[index], "text", value))
+def _dim(layer, section, value):
+    """The first dim of the layer's first port in ``section`` ("input" or "output") set to ``value``."""
+    return _tree_edit(lambda r: setattr(_layer(r, layer).find(f"{section}/port/dim"), "text", value))
 
 
 def _remove(parent_path, child_path):
@@ -178,6 +178,7 @@ def _add_port(layer, section, port_id, dims=()):
 
 
 def _edge(index, key, value):
+    """Attribute ``key`` of the edge at ``index`` set to ``value``."""
     return _tree_edit(lambda r: r.findall(".//edge")[index].set(key, value))
 
 
@@ -207,14 +208,19 @@ def _into_output_port(root):
 
 
 def _bytes(transform):
+    """An edit of the .xml's bytes."""
     return lambda model: Model(transform(model.xml), model.bin)
 
 
 def _weights(transform):
+    """An edit of the .bin's bytes."""
     return lambda model: Model(model.xml, transform(model.bin))
 
 
 class Edit(NamedTuple):
+    """One way of breaking a model: ``apply(model)`` returns the broken :class:`Model`, which must raise
+    ``error`` with a message matching ``match``."""
+
     name: str
     apply: Callable
     error: type
@@ -374,9 +380,6 @@ def _reshape_to(model, target):
 
 
 def _legacy_edits(version):
-    def dims(layer, section, value, index=0):
-        return _dim(layer, section, value, index)
-
     return [
         Edit("unknown_layer_type", _set(".//layer[@name='relu']", "type", "Frobnicate"), UnsupportedOpError,
              "unknown legacy layer type 'Frobnicate'"),
@@ -408,10 +411,10 @@ def _legacy_edits(version):
              "layer 'data'.*needs 73786976294838206480 bytes"),
         Edit("layer_without_output_port", _remove(".//layer[@name='data']", "output"), IRError,
              "layer 'data' \\(id 0\\): has no output port"),
-        Edit("negative_dim", dims("data", "output", "-3"), IRError, "invalid dimension '-3'"),
-        Edit("zero_dim", dims("data", "output", "0"), IRError, "legacy IR dims are positive"),
-        Edit("dim_not_a_number", dims("data", "output", "1.5"), IRError, "invalid dimension '1.5'"),
-        Edit("edge_dims_differ", dims("relu", "input", "2"), GraphError, "declares dims \\[2, 4, 8, 8\\]"),
+        Edit("negative_dim", _dim("data", "output", "-3"), IRError, "invalid dimension '-3'"),
+        Edit("zero_dim", _dim("data", "output", "0"), IRError, "legacy IR dims are positive"),
+        Edit("dim_not_a_number", _dim("data", "output", "1.5"), IRError, "invalid dimension '1.5'"),
+        Edit("edge_dims_differ", _dim("relu", "input", "2"), GraphError, "declares dims \\[2, 4, 8, 8\\]"),
         Edit("output_dims_contradict", _tree_edit(lambda r: _set_dims(r, "prob", "input", ["1", "11"]) or
                                                   _set_dims(r, "fc", "output", ["1", "11"])), ShapeInferenceError,
              "layer 'fc'.*\\[1, 10\\] by shape inference, the IR declares \\[1, 11\\]"),

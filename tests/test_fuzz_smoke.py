@@ -4,6 +4,7 @@ The long runs are ``fuzz/run_long.sh`` (fuzz/README.md).
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,4 +38,4 @@ def test_fuzz_target(target, seeds, tmp_path):
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "IE_FUZZ_SCRATCH": str(tmp_path / "scratch")})
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "Done 300 runs" in run.stderr
+    assert re.search(r"Done \d+ runs", run.stderr), run.stderr[-4000:]

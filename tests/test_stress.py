@@ -1,5 +1,6 @@
 """Concurrency stress on every installed device: many threads, distinct inputs, sync and async inferences,
-busy requests, timeouts racing completion, networks released with inferences in flight."""
+busy requests, timeouts racing completion, networks released with inferences in flight; executors closed while
+tasks are submitted."""
 
 import gc
 import random
@@ -10,6 +11,7 @@ import pytest
 
 from helpers import DEVICES, save_ir
 from ie_core import IENetwork, IEPlugin, StatusCode, errors
+from ie_core.pipeline import TaskExecutor
 from test_api import mlp_model
 
 REQUESTS = 4
@@ -108,3 +110,26 @@ def test_networks_released_with_inferences_in_flight(network, device):
             break
         deadline.wait(0.1)
     assert not [t for t in set(threading.enumerate()) - before if t.is_alive()]
+
+
+def test_a_task_submitted_to_a_closed_executor_is_cancelled():
+    executor = TaskExecutor("closed", 2)
+    executor.submit(lambda: None)
+    executor.close()
+    cancelled = threading.Event()
+    executor.submit(lambda: pytest.fail("a task ran after close()"), cancelled.set)
+    assert cancelled.is_set()
+
+
+def test_close_racing_submit_loses_no_task():
+    """Every task submitted while another thread closes the executor runs or is cancelled (a HETERO request's
+    next stage is submitted to a sub-device's queue while the network is released)."""
+    for _ in range(200):
+        executor = TaskExecutor("race", 2)
+        ended = threading.Semaphore(0)
+        submitter = threading.Thread(target=lambda: [executor.submit(ended.release, ended.release) for _ in range(20)])
+        submitter.start()
+        executor.close()
+        submitter.join()
+        for _ in range(20):
+            assert ended.acquire(timeout=10), "a task was neither run nor cancelled"

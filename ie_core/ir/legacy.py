@@ -158,7 +158,7 @@ class LegacyIRReader(IRv10Reader):
         if size % itemsize:
             raise self.error(layer, f"{what}: size {size} is not a whole number of {element_type} values "
                                     f"({itemsize} bytes each)", WeightsError)
-        return self.decode(raw, element_type, (size // itemsize,))
+        return self.const_array(raw, element_type, (size // itemsize,))
 
     def pre_process(self, root, layers, ports):
         """{input name: (mean values or image, scales)} from the ``<pre-process>`` block, validated."""

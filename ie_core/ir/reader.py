@@ -171,10 +171,10 @@ class IRv10Reader:
                 f"size {size} does not match shape {list(shape)} of {et} ({storage_bytes(et, count)} bytes)",
                 WeightsError,
             )
-        return self.decode(raw, et, shape)
+        return self.const_array(raw, et, shape)
 
     @staticmethod
-    def decode(raw, element_type, shape):
+    def const_array(raw, element_type, shape):
         """The read-only array of ``shape`` that the weights bytes ``raw`` hold: a view of the mapped file,
         or a copy where the values are not aligned for their type (kernels may load them aligned)."""
         values = decode(raw, element_type, shape)
