@@ -47,7 +47,7 @@ from .ir.writer import write_ir
 from .limits import tensor_bytes
 from .pipeline import run_stages, start_stages
 from .plugins import ENTRY_POINT_GROUP, KNOWN_DEVICES, DeviceRegistry, _backend_problem, registry_for
-from .tensor import Tensor, to_allocator, to_host
+from .tensor import HOST, Tensor, to_allocator, to_host
 from .types import precision_name, to_dtype
 
 #: The precisions an input or output can be given (``InputInfo.precision``, ``add_outputs``).
@@ -720,6 +720,10 @@ class InferRequest:
             name: _zeros(name, shape, self._io_dtypes.get(name, dtype)) for name, (shape, dtype) in input_specs.items()
         }
         self._specs = input_specs
+        # host devices whose inputs and outputs need no conversion take and give the arrays as they are
+        self._host_inputs = allocator is HOST and all(
+            self.inputs[name].dtype == dtype for name, (_, dtype) in input_specs.items())
+        self._host_outputs = allocator is HOST and all(name in input_specs for name in self._io_dtypes)
         self._bound = {}
         self._output_tensors = {}
         self.outputs = {}
@@ -831,11 +835,14 @@ class InferRequest:
             if self._busy:
                 raise InferenceError("[REQUEST_BUSY] the request is still running; wait() for it first")
             self._fill(inputs)
-            allocator = self._allocator
-            tensors = {
-                name: to_allocator(self._bound.get(name, array), allocator, self._specs[name][1])
-                for name, array in self.inputs.items()
-            }
+            if self._host_inputs and not self._bound:
+                tensors = dict(self.inputs)
+            else:
+                allocator = self._allocator
+                tensors = {
+                    name: to_allocator(self._bound.get(name, array), allocator, self._specs[name][1])
+                    for name, array in self.inputs.items()
+                }
             self._done.clear()
             self._started = True
             self._busy = True
@@ -848,7 +855,10 @@ class InferRequest:
         stamps[2] = time.perf_counter_ns()
         if error is None:
             self._output_tensors = outputs
-            self.outputs = {name: self._as_set(name, to_host(value)) for name, value in outputs.items()}
+            if self._host_outputs:
+                self.outputs = outputs
+            else:
+                self.outputs = {name: self._as_set(name, to_host(value)) for name, value in outputs.items()}
         else:
             self.error = error if isinstance(error, Exception) else InferenceError(str(error))
         stamps[3] = time.perf_counter_ns()

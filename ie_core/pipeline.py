@@ -11,6 +11,7 @@ the requests, two requests of a HETERO network pipeline across devices: the
 second one's first stage runs while the first one's second stage does.
 """
 
+import functools
 import queue
 import threading
 import weakref
@@ -25,10 +26,16 @@ class Stage(NamedTuple):
     The first stage gets the request's inputs (name -> tensor); the last returns its
     outputs. ``executor`` is the :class:`TaskExecutor` the stage runs on when the
     inference is asynchronous; None runs it on the thread that ran the previous one.
+    ``inline`` (for stages that take less time than handing them to another thread,
+    e.g. a tiny network's whole inference): run on the thread that ran the previous
+    one, or on the thread that started the inference, instead of ``executor`` -
+    except when that thread is inside a stage or a completion callback (a callback
+    that restarts its request), where it is queued on ``executor`` as usual.
     """
 
     executor: Optional["TaskExecutor"]
     run: Callable
+    inline: bool = False
 
 
 _worker = threading.local()
@@ -123,32 +130,54 @@ def run_stages(stages, value):
 
 def start_stages(stages, value, on_done):
     """Run ``stages`` asynchronously, each on its executor; then ``on_done(result, None)``,
-    or ``on_done(None, exc)`` when a stage raises or is cancelled. Returns at once."""
-    _advance(stages, 0, value, on_done)
+    or ``on_done(None, exc)`` when a stage raises or is cancelled. Returns at once (or,
+    for :attr:`Stage.inline` stages, once they ran).
+
+    Called from a stage or an ``on_done`` of this thread (a completion callback that
+    restarts its request), the first stage with an executor is queued on it even when
+    that executor is this thread's: running it here would nest one inference in the
+    previous one's call stack, without bound.
+    """
+    _advance(stages, 0, value, on_done, queue_first=getattr(_running, "depth", 0) > 0)
 
 
-def _advance(stages, i, value, on_done):
-    while i < len(stages):
-        stage = stages[i]
-        if stage.executor is not None and not stage.executor.is_current():
-            stage.executor.submit(
-                lambda: _advance_here(stages, i, value, on_done),
-                lambda: on_done(None, InferenceError("the inference was cancelled: its network was released")),
-            )
-            return
-        try:
-            value = stage.run(value)
-        except BaseException as exc:  # noqa: BLE001  (reported through wait()'s status)
-            on_done(None, exc)
-            return
-        i += 1
-    on_done(value, None)
+_running = threading.local()  # depth: the stages and on_done calls this thread is inside
+
+
+def _advance(stages, i, value, on_done, queue_first=False):
+    _running.depth = getattr(_running, "depth", 0) + 1
+    try:
+        while i < len(stages):
+            stage = stages[i]
+            executor = stage.executor
+            if executor is not None and (queue_first or not (stage.inline or executor.is_current())):
+                executor.submit(
+                    functools.partial(_advance_here, stages, i, value, on_done),
+                    functools.partial(_cancelled, on_done),
+                )
+                return
+            try:
+                value = stage.run(value)
+            except BaseException as exc:  # noqa: BLE001  (reported through wait()'s status)
+                on_done(None, exc)
+                return
+            i += 1
+        on_done(value, None)
+    finally:
+        _running.depth -= 1
+
+
+def _cancelled(on_done):
+    on_done(None, InferenceError("the inference was cancelled: its network was released"))
 
 
 def _advance_here(stages, i, value, on_done):
+    _running.depth = getattr(_running, "depth", 0) + 1
     try:
         value = stages[i].run(value)
     except BaseException as exc:  # noqa: BLE001  (reported through wait()'s status)
         on_done(None, exc)
         return
+    finally:
+        _running.depth -= 1
     _advance(stages, i + 1, value, on_done)

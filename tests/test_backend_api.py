@@ -102,6 +102,22 @@ def test_stages_run_on_their_executors_and_report_errors():
     assert done.wait(10) and isinstance(result[-1][1], ValueError)
 
 
+def test_inline_stages_run_on_the_starting_thread_unless_nested():
+    ex = TaskExecutor("inline")
+    threads, done = [], threading.Event()
+    stage = Stage(ex, lambda x: threads.append(threading.current_thread()) or x, inline=True)
+
+    def restart_once(value, error):
+        if len(threads) == 1:
+            start_stages([stage], value, restart_once)  # from on_done: queued, not nested
+        else:
+            done.set()
+
+    start_stages([stage], 0, restart_once)
+    assert done.wait(10)
+    assert threads[0] is threading.current_thread() and threads[1] is not threading.current_thread()
+
+
 def test_closing_an_executor_cancels_queued_tasks():
     ex = TaskExecutor("closing")
     release, started = threading.Event(), threading.Event()

@@ -277,6 +277,29 @@ class ConformanceSuite:
             self.check_outputs(request.outputs, mlp, seed)
         assert calls == [(StatusCode.OK, {"tag": "data"})] * 3
 
+    def test_callback_restarting_its_request(self, mlp):
+        """A completion callback that starts its request's next inference, many times over (the seed's
+        pattern for a stream of inputs): every inference completes, none nests in the previous one's
+        call stack (a RecursionError after a few hundred), and the last one's outputs are right."""
+        exec_net = self.load(mlp)
+        request = exec_net.requests[0]
+        restarts, statuses, finished = 600, [], threading.Event()
+        inputs = [mlp.inputs(0), mlp.inputs(1)]
+
+        def callback(status, _):
+            statuses.append(status)
+            if status == StatusCode.OK and len(statuses) < restarts:
+                request.async_infer(inputs[len(statuses) % 2])
+            else:
+                finished.set()
+
+        request.set_completion_callback(callback)
+        exec_net.start_async(request_id=0, inputs=inputs[0])
+        assert finished.wait(HANG_TIMEOUT), f"the chain stopped after {len(statuses)} inferences"
+        assert request.wait(-1) == StatusCode.OK, request.error
+        assert statuses == [StatusCode.OK] * restarts
+        self.check_outputs(request.outputs, mlp, (restarts - 1) % 2)
+
     def test_two_requests_in_flight_keep_their_inputs(self, mlp):
         exec_net = self.load(mlp, num_requests=2)
         for first, second in ((0, 1), (1, 0)):

@@ -46,6 +46,7 @@ _DNNL_PATH = _preload()
 
 from . import _ext  # noqa: E402  (after the preload)
 from .compiler import CompiledGraph  # noqa: E402
+from .policy import macs  # noqa: E402
 from .extension import CPUExtensions, include_dir  # noqa: E402
 from .kernels import KERNEL_PROVIDERS, NATIVE_TYPES, kernel_for  # noqa: E402
 from .sharing import PROCESS_CPUS, process_cpu_count  # noqa: E402
@@ -280,6 +281,11 @@ def _cpu_list(text):
     return cpus
 
 
+#: A network with fewer multiply-accumulates than this (element counts for other layers) takes
+#: less time than handing its inference to a stream's thread and back: an asynchronous inference
+#: of a request that owns its stream runs on the calling thread (Stage.inline).
+INLINE_MACS = 250_000
+
 # per thread: the (masks, master) of its last _bind
 _bound = threading.local()
 
@@ -319,6 +325,7 @@ class CPUCompiledModel(CompiledModel):
         count = min(streams_for(self.config, num_requests), max(1, num_requests))
         self.streams = [Stream(self, masks) for masks in stream_masks(self.config, count, self.threads)]
         self.shared = num_requests > count
+        self.inline = sum(macs(n) for n in graph.nodes if n.type not in ("Const", "Parameter", "Result")) < INLINE_MACS
         masks = [stream.masks for stream in self.streams]
         self.pool = TaskExecutor("cpu-stream", len(self.streams), lambda k: _pin_worker(masks[k]))
         self._requests = 0
@@ -344,8 +351,11 @@ class CPUCompiledModel(CompiledModel):
         if self.exclusive:
             with _EXCLUSIVE, PROCESS_CPUS.held(self.team):
                 return self.executor.run(inputs, self.profile, stream.state)
-        with PROCESS_CPUS.held(self.team):
+        cpus = PROCESS_CPUS.acquire(self.team)
+        try:
             return self.executor.run(inputs, self.profile, stream.state)
+        finally:
+            PROCESS_CPUS.release(cpus)
 
     def run_pooled(self, request, inputs):
         """Run ``request`` on the stream of the calling pool worker, or queue it for the first free one and wait."""
@@ -397,7 +407,9 @@ class CPURequest(BackendRequest):
         return self.run_on(stream, inputs)
 
     def stages(self):
-        return [Stage(self.stream.executor if self.stream else self.model.pool, self.infer)]
+        if self.stream is None:
+            return [Stage(self.model.pool, self.infer)]
+        return [Stage(self.stream.executor, self.infer, inline=self.model.inline)]
 
     def run_on(self, stream, inputs):
         """Run on ``stream``, timing the layers when the model profiles."""
