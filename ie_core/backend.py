@@ -92,11 +92,13 @@ __all__ = [
     "get_op",
     "hookimpl",
     "kernel_step",
+    "layer_set_support",
     "merge_perf_counts",
     "output_name",
     "precision_name",
     "read_network",
     "reference_kernel",
+    "refuse_unsupported",
     "registered_ops",
     "run_stages",
     "slot_layout",
@@ -363,3 +365,38 @@ class ExecutorRequest(BackendRequest):
 
     def perf_counts(self):
         return self.model.executor.perf_counts(self.times)
+
+
+def layer_set_support(graph, precision, check):
+    """:meth:`Backend.query` of a device with a fixed layer set (an accelerator that runs the layers it
+    supports and refuses the network otherwise), for ``graph``: layer name -> :class:`LayerSupport`.
+
+    Parameters, Consts and the layers constant folding computes are supported (exec_type ``""`` and
+    ``"constant_folded"``); every other layer gets ``check(node)``, which returns ``(reason, exec_type)``:
+    ``reason`` None when the device runs the layer (``exec_type`` then names how), else why it cannot.
+    Result layers are left out. ``precision`` is what the device computes in (e.g. ``"FP16"``).
+    """
+    support = {}
+    for node in graph.nodes:
+        if node.type == "Result":
+            continue
+        if node.type in SOURCE_TYPES or node.is_constant():
+            support[node.name] = LayerSupport(True, True, precision, "" if node.type in SOURCE_TYPES
+                                              else "constant_folded")
+            continue
+        reason, exec_type = check(node)
+        support[node.name] = (LayerSupport(False, False, "", reason=reason) if reason
+                              else LayerSupport(True, True, precision, exec_type))
+    return support
+
+
+def refuse_unsupported(device, graph, support):
+    """Raise :class:`NotSupportedError` naming the layers (the first five) ``support`` (a
+    :meth:`Backend.query` result) says ``device`` cannot run, with their reasons and the
+    ``HETERO:device,CPU`` way to run them; return when there are none."""
+    refused = [(name, s.reason) for name, s in support.items() if not s.supported]
+    if refused:
+        layers = "; ".join(f"'{name}' ({reason})" for name, reason in refused[:5])
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        raise NotSupportedError(f"{device} cannot run network '{graph.name}': layer(s) {layers}{more}. Load it on "
+                                f"HETERO:{device},CPU to run those layers on the CPU")

@@ -199,3 +199,19 @@ def test_a_backend_for_another_api_version_is_reported_not_loaded(tmp_path):
     assert "Backend API 0.9" in registry.failures()["OLDDEV"]
     with pytest.raises(errors.DeviceNotFoundError, match="OLDDEV.*failed to load.*0.9"):
         registry.create("OLDDEV")
+
+
+def test_layer_set_support_and_refusal(tmp_path):
+    xml, binf = save_ir(mlp_model(depth=2), tmp_path)
+    graph = IENetwork(xml, binf)._graph_for_load()
+    support = backend_api.layer_set_support(
+        graph, "FP16", lambda node: ("not in the layer set" if node.type == "SoftMax" else None, "emulated"))
+    by_type = {n.type: support[n.name] for n in graph.nodes if n.name in support}
+    assert "Result" not in by_type
+    assert by_type["Parameter"] == backend_api.LayerSupport(True, True, "FP16", "")
+    assert by_type["MatMul"] == backend_api.LayerSupport(True, True, "FP16", "emulated")
+    assert not by_type["SoftMax"].supported and by_type["SoftMax"].reason == "not in the layer set"
+    with pytest.raises(errors.NotSupportedError, match=r"BOX cannot run network .*\(not in the layer set\).*"
+                                                       r"HETERO:BOX,CPU"):
+        backend_api.refuse_unsupported("BOX", graph, support)
+    backend_api.refuse_unsupported("BOX", graph, {name: s for name, s in support.items() if s.supported})

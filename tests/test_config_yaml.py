@@ -136,7 +136,7 @@ def test_hetero_entry(tmp_path):
         assert choice.device == "REFERENCE"
         assert choice.skipped == ["HETERO (not installed: pip install ie-backend-hetero)"]
         return
-    # GPU is skipped unless it is usable here (an OpenCL GPU, or IE_CORE_GPU_ALLOW_CPU=1 under the GPU tests)
+    # GPU is skipped unless it is usable here (an OpenCL GPU, or OpenCL CPU devices allowed by IE_CORE_GPU_ALLOW_CPU=1)
     assert choice.device in (f"HETERO:{LAST},REFERENCE", f"HETERO:GPU,{LAST},REFERENCE")
     plugin = IEPlugin.from_config(path)
     net = IENetwork(str(DEFAULT_MODEL))

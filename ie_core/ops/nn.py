@@ -168,7 +168,11 @@ class _ConvBase:
     grouped = False
 
     @classmethod
-    def _geometry(cls, ctx):
+    def geometry(cls, ctx):
+        """The convolution's reading of its inputs and attributes: a dict of ``groups``, ``og`` and ``cg``
+        (output and input channels per group), ``strides``, ``dilations``, ``pb`` and ``pe`` (the pads
+        auto_pad resolves to) and ``out`` (the output's spatial dims); an error naming the layer when they
+        do not fit."""
         ctx.expect_inputs(2)
         data, filt = ctx.input_shapes[:2]
         _check_data_rank(ctx, data)
@@ -199,13 +203,13 @@ class _ConvBase:
 
     @classmethod
     def infer(cls, ctx):
-        g = cls._geometry(ctx)
+        g = cls.geometry(ctx)
         data = ctx.input_shapes[0]
         return [((data[0], g["groups"] * g["og"]) + tuple(g["out"]), ctx.input_dtypes[0])]
 
     @classmethod
     def compute(cls, ctx, x, w):
-        g = cls._geometry(ctx)
+        g = cls.geometry(ctx)
         wt = _work_dtype(x.dtype)
         w = np.asarray(w, dtype=wt).reshape((g["groups"], g["og"], g["cg"]) + w.shape[(3 if cls.grouped else 2):])
         res = _conv_nd(np.asarray(x, dtype=wt), w, g["strides"], g["dilations"], g["pb"], g["pe"])
@@ -230,7 +234,10 @@ class _DeconvBase:
     grouped = False
 
     @classmethod
-    def _geometry(cls, ctx):
+    def geometry(cls, ctx):
+        """The transposed convolution's reading of its inputs and attributes: a dict of ``groups``, ``og``,
+        ``cg``, ``kernel``, ``strides``, ``dilations``, ``pb`` (the begin pads) and ``out`` (the output's
+        spatial dims)."""
         ctx.expect_inputs(2, 3)
         data, filt = ctx.input_shapes[:2]
         _check_data_rank(ctx, data)
@@ -277,13 +284,13 @@ class _DeconvBase:
 
     @classmethod
     def infer(cls, ctx):
-        g = cls._geometry(ctx)
+        g = cls.geometry(ctx)
         data = ctx.input_shapes[0]
         return [((data[0], g["groups"] * g["og"]) + tuple(g["out"]), ctx.input_dtypes[0])]
 
     @classmethod
     def compute(cls, ctx, x, w, *_):
-        g = cls._geometry(ctx)
+        g = cls.geometry(ctx)
         wt = _work_dtype(x.dtype)
         n = x.ndim - 2
         kernel, strides, dil = g["kernel"], g["strides"], g["dilations"]

@@ -18,10 +18,10 @@ from ie_core.backend import (
     ConfigOption,
     ExecutorModel,
     GraphExecutor,
-    LayerSupport,
-    NotSupportedError,
     Numerics,
     hookimpl,
+    layer_set_support,
+    refuse_unsupported,
     reference_kernel,
     yes_no,
 )
@@ -82,36 +82,15 @@ class FPGABackend(Backend):
     def query(self, graph, config=None):
         numerics = _NUMERICS[self.validate_config(config)["FPGA_NUMERICS"]]
         users = graph.consumers()
-        support = {}
-        for node in graph.nodes:
-            if node.type == "Result":
-                continue
-            if not _runnable(node):
-                exec_type = "" if node.type in ("Parameter", "Const") else "constant_folded"
-                support[node.name] = LayerSupport(True, True, numerics.name, exec_type)
-                continue
-            reason = unsupported_reason(node, users)
-            support[node.name] = (LayerSupport(False, False, "", reason=reason) if reason
-                                  else LayerSupport(True, True, numerics.name, _exec_type(numerics)))
-        return support
+        return layer_set_support(graph, numerics.name,
+                                 lambda node: (unsupported_reason(node, users), _exec_type(numerics)))
 
     def compile(self, graph, config, num_requests):
-        refused = [(name, s.reason) for name, s in self.query(graph, config).items() if not s.supported]
-        if refused:
-            layers = "; ".join(f"'{name}' ({reason})" for name, reason in refused[:5])
-            more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
-            raise NotSupportedError(
-                f"FPGA cannot run network '{graph.name}': layer(s) {layers}{more}. Load it on "
-                "HETERO:FPGA,CPU to run those layers on the CPU"
-            )
+        refuse_unsupported("FPGA", graph, self.query(graph, config))
         numerics = _NUMERICS[config["FPGA_NUMERICS"]]
         for node in graph.nodes:  # weights are converted saturating, as OpenVINO compresses them to FP16
             node.values = [numerics.saturate(v) for v in node.values]
         return ExecutorModel(GraphExecutor(graph, lambda node: _kernel(node, numerics), numerics=numerics), config)
-
-
-def _runnable(node):
-    return node.type not in ("Parameter", "Const", "Result") and not node.is_constant()
 
 
 def _exec_type(numerics):

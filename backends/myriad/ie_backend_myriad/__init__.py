@@ -33,12 +33,12 @@ from ie_core.backend import (
     ExecutorRequest,
     GraphExecutor,
     InferenceError,
-    LayerSupport,
-    NotSupportedError,
     Numerics,
     Stage,
     TaskExecutor,
     hookimpl,
+    layer_set_support,
+    refuse_unsupported,
     yes_no,
 )
 
@@ -146,28 +146,15 @@ class MyriadBackend(Backend):
     def query(self, graph, config=None):
         self.validate_config(config)
         users = graph.consumers()
-        support = {}
-        for node in graph.nodes:
-            if node.type == "Result":
-                continue
-            if not _runnable(node):
-                exec_type = "" if node.type in ("Parameter", "Const") else "constant_folded"
-                support[node.name] = LayerSupport(True, True, FP16.name, exec_type)
-                continue
+
+        def check(node):
             reason = unsupported_reason(node)
-            support[node.name] = (LayerSupport(False, False, "", reason=reason) if reason else
-                                  LayerSupport(True, True, FP16.name, kernel_for(node, users, FP16).exec_type))
-        return support
+            return reason, "" if reason else kernel_for(node, users, FP16).exec_type
+
+        return layer_set_support(graph, FP16.name, check)
 
     def compile(self, graph, config, num_requests):
-        refused = [(name, s.reason) for name, s in self.query(graph, config).items() if not s.supported]
-        if refused:
-            layers = "; ".join(f"'{name}' ({reason})" for name, reason in refused[:5])
-            more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
-            raise NotSupportedError(
-                f"MYRIAD cannot run network '{graph.name}': layer(s) {layers}{more}. Load it on "
-                "HETERO:MYRIAD,CPU to run those layers on the CPU"
-            )
+        refuse_unsupported("MYRIAD", graph, self.query(graph, config))
         for node in graph.nodes:
             node.values = [FP16.saturate(v) for v in node.values]
         stick = _stick_for(self.device_id or config.get("DEVICE_ID", ""))
@@ -181,10 +168,6 @@ class MyriadBackend(Backend):
         header, graph = blob.read(path, __version__)
         log.debug("imported network '%s' from %s (exported from %s)", graph.name, path, header.get("device"))
         return graph, self.compile(graph, config, num_requests)
-
-
-def _runnable(node):
-    return node.type not in ("Parameter", "Const", "Result") and not node.is_constant()
 
 
 def _device_ids():

@@ -28,7 +28,7 @@ def kernel_for(node, users, numerics):
     kernel = reference_kernel(node, numerics, fallback=False)._replace(exec_type=REFERENCE)
     float32 = all(np.dtype(d) == np.float32 for d in node.context().input_dtypes)
     if node.op.type in ("Convolution", "GroupConvolution") and float32:
-        geometry = node.op.impl._geometry(node.context())  # the op's reading of strides, dilations, pads
+        geometry = node.op.impl.geometry(node.context())
         if geometry["og"] == geometry["cg"] == 1 and geometry["groups"] > 1:
             return kernel._replace(run=_depthwise(node, geometry), exec_type=DEPTHWISE)
         return kernel._replace(run=_convolution(node, geometry), exec_type=IM2COL_GEMM)
