@@ -29,6 +29,7 @@ from . import config
 from .backend import Capability, LayerSupport
 from .errors import (
     ConfigError,
+    DeviceNotFoundError,
     DeviceNotRegisteredError,
     InferenceError,
     InputError,
@@ -730,7 +731,10 @@ class InferRequest:
         self.latency = 0.0
         self.error = None
         self._callback = None
-        self._done = threading.Event()  # set when the request is idle and its completion callback has run
+        # held from a start until the request is idle again and its completion callback has run
+        # (a lock rather than an Event: its acquire and release cost far less per inference)
+        self._running = threading.Lock()
+        self._running_held = False
         self._started = False
         self._busy = False  # an inference is running (a completion callback may start the next one)
         self._lock = threading.Lock()
@@ -799,9 +803,9 @@ class InferRequest:
             raise RequestError(f"[PARAMETER_MISMATCH] Timeout can't be less -1 for InferRequest::Wait, got {timeout}")
         if not self._started:
             return StatusCode.INFER_NOT_STARTED
-        finished = self._done.wait(None if timeout == -1 else timeout / 1000.0)
-        if not finished:
+        if not self._running.acquire(timeout=-1 if timeout == -1 else timeout / 1000.0):
             return StatusCode.RESULT_NOT_READY
+        self._running.release()
         return StatusCode.OK if self.error is None else StatusCode.GENERAL_ERROR
 
     def get_perf_counts(self):
@@ -843,7 +847,9 @@ class InferRequest:
                     name: to_allocator(self._bound.get(name, array), allocator, self._specs[name][1])
                     for name, array in self.inputs.items()
                 }
-            self._done.clear()
+            if not self._running_held:  # held already when a completion callback starts the next inference
+                self._running.acquire()
+                self._running_held = True
             self._started = True
             self._busy = True
             self.error = None
@@ -870,7 +876,8 @@ class InferRequest:
             callback[0](StatusCode.OK if error is None else StatusCode.GENERAL_ERROR, callback[1])
         with self._lock:
             if not self._busy:  # wait() returns once the callback ran, unless it started the next inference
-                self._done.set()
+                self._running_held = False
+                self._running.release()
 
     def _as_set(self, name, array):
         """Output ``name`` in the precision set on it, if any."""
@@ -896,7 +903,10 @@ class InferRequest:
             target = self.inputs.get(name)
             if target is None:
                 raise InputNameError(f"No input with name {name} found in network; its inputs are {list(self.inputs)}")
-            self.inputs[name][...] = _checked_input(name, value, target)
+            if type(value) is np.ndarray and value.dtype == target.dtype and value.shape == target.shape:
+                target[...] = value
+            else:
+                target[...] = _checked_input(name, value, target)
             self._bound.pop(name, None)
 
 
@@ -1003,12 +1013,16 @@ class IECore:
 
     @property
     def available_devices(self):
-        """Every registered device with each of its ids: ``"CPU"``, ``"MYRIAD.1"``, ..."""
-        return [
-            f"{name}.{device_id}" if device_id else name
-            for name in sorted(self._registry.backends())
-            for device_id in self._plugin(name)._backend.available_devices()
-        ]
+        """Every registered device present on this machine, with each of its ids: ``"CPU"``, ``"MYRIAD.1"``, ...
+        (a device package whose hardware is absent, e.g. the GPU device without an OpenCL GPU, is left out)."""
+        devices = []
+        for name in sorted(self._registry.backends()):
+            try:
+                ids = self._plugin(name)._backend.available_devices()
+            except DeviceNotFoundError:
+                continue
+            devices += [f"{name}.{device_id}" if device_id else name for device_id in ids]
+        return devices
 
     def get_versions(self, device_name):
         """Device name -> :class:`Version` for ``device_name`` and, for ``"HETERO:A,B"``, each listed device."""

@@ -33,7 +33,8 @@ class CpuBudget:
         self.cpus = cpus
         self.busy = 0
         self._waiting = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
 
     @property
     def waiting(self):
@@ -46,7 +47,7 @@ class CpuBudget:
     def acquire(self, threads):
         """Wait until a team of ``threads`` may start; returns the CPUs it holds (pass them to release)."""
         weight = max(1, min(threads, self.cpus))
-        with self._cond:
+        with self._lock:  # the condition's lock, taken without the Condition's Python-level wrapper
             if not self._waiting and self._fits(weight):
                 self.busy += weight
                 return weight
@@ -60,7 +61,7 @@ class CpuBudget:
             return weight
 
     def release(self, weight):
-        with self._cond:
+        with self._lock:
             self.busy -= weight
             if self._waiting:
                 self._cond.notify_all()

@@ -16,7 +16,7 @@ from gpu_helpers import TOL, const, rand
 
 import ie_backend_gpu
 from helpers import assert_close, openvino_infer, save_ir
-from ie_core import IENetwork, IEPlugin, available_devices
+from ie_core import IECore, IENetwork, IEPlugin, available_devices
 from ie_core.backend import Tensor, to_allocator, to_host
 from ie_core.errors import ConfigError, DeviceNotFoundError, NotSupportedError
 
@@ -50,6 +50,14 @@ def test_a_missing_device_index_lists_the_devices():
     count = len(ie_backend_gpu.opencl_devices())
     with pytest.raises(DeviceNotFoundError, match=f"GPU.{count}: there are {count} OpenCL device"):
         IEPlugin(f"GPU.{count}")
+
+
+def test_without_a_gpu_available_devices_leaves_gpu_out(monkeypatch):
+    monkeypatch.delenv(ie_backend_gpu.ALLOW_CPU_ENV, raising=False)
+    if ie_backend_gpu.opencl_devices():
+        pytest.skip("this machine has an OpenCL GPU")
+    devices = IECore().available_devices
+    assert "REFERENCE" in devices and not any(d.startswith("GPU") for d in devices)
 
 
 def test_without_a_gpu_the_error_lists_the_opencl_platforms(monkeypatch):
