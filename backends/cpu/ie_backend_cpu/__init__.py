@@ -281,9 +281,9 @@ def _cpu_list(text):
     return cpus
 
 
-#: A network with fewer multiply-accumulates than this (element counts for other layers) takes
-#: less time than handing its inference to a stream's thread and back: an asynchronous inference
-#: of a request that owns its stream runs on the calling thread (Stage.inline).
+#: A network of native programs only with fewer multiply-accumulates than this (element counts for
+#: other layers) takes less time than handing its inference to a stream's thread and back: an
+#: asynchronous inference of a request that owns its stream runs on the calling thread (Stage.inline).
 INLINE_MACS = 250_000
 
 # per thread: the (masks, master) of its last _bind
@@ -325,7 +325,9 @@ class CPUCompiledModel(CompiledModel):
         count = min(streams_for(self.config, num_requests), max(1, num_requests))
         self.streams = [Stream(self, masks) for masks in stream_masks(self.config, count, self.threads)]
         self.shared = num_requests > count
-        self.inline = sum(macs(n) for n in graph.nodes if n.type not in ("Const", "Parameter", "Result")) < INLINE_MACS
+        # only native programs: an extension's or the reference's kernel may take any time
+        self.inline = len(self.plan.steps) == len(self.plan.programs) and sum(
+            macs(n) for n in graph.nodes if n.type not in ("Const", "Parameter", "Result")) < INLINE_MACS
         masks = [stream.masks for stream in self.streams]
         self.pool = TaskExecutor("cpu-stream", len(self.streams), lambda k: _pin_worker(masks[k]))
         self._requests = 0

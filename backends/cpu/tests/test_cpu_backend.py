@@ -744,3 +744,22 @@ def test_versions_and_query(tmp_path):
     ov.save_model(model, xml)
     net = IENetwork(model=xml, weights=xml[:-4] + ".bin")
     assert IEPlugin("CPU").get_supported_layers(net) == set(net.layers)
+
+
+def test_tiny_networks_run_async_inferences_on_the_calling_thread():
+    """The digits CNN (88k multiply-accumulates, one native program) runs start_async on the caller's
+    thread (its callback too); a network above INLINE_MACS goes to its stream's thread."""
+    from ie_core.cli import DEFAULT_MODEL
+
+    def callback_thread(net, data):
+        exec_net = IEPlugin("CPU").load(net, num_requests=1)
+        request, threads = exec_net.requests[0], []
+        request.set_completion_callback(lambda status, _: threads.append(threading.current_thread()))
+        exec_net.start_async(0, {next(iter(net.inputs)): data})
+        assert request.wait(-1) == 0, request.error
+        return threads[0]
+
+    digits = IENetwork(str(DEFAULT_MODEL))
+    assert callback_thread(digits, np.zeros((1, 1, 8, 8), np.float32)) is threading.current_thread()
+    digits.batch_size = 64  # 5.6M multiply-accumulates
+    assert callback_thread(digits, np.zeros((64, 1, 8, 8), np.float32)) is not threading.current_thread()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import models
-from fpga_nets import DIGITS_XML, depth, digits_accuracy, digits_test_set, model_ir
+from device_nets import DIGITS_XML, depth, digits_accuracy, digits_test_set, model_ir
 from helpers import assert_close, openvino_infer, rel_l2
 from ie_core import IENetwork, IEPlugin, available_devices
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_close, openvino_infer
-from myriad_nets import DIGITS_XML, depth, digits_test_set
+from device_nets import DIGITS_XML, depth, digits_test_set
 from ie_core import IENetwork, IEPlugin, available_devices
 
 pytestmark = pytest.mark.skipif("HETERO" not in available_devices(),

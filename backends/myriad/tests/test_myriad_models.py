@@ -14,7 +14,7 @@ import pytest
 
 import models
 from helpers import openvino_infer, rel_l2
-from myriad_nets import depth, model_ir
+from device_nets import depth, model_ir
 from ie_core import IENetwork, IEPlugin
 
 FP16_U = 2.0**-11

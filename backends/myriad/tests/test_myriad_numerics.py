@@ -11,7 +11,7 @@ import openvino.opset13 as ops
 import pytest
 
 from helpers import openvino_infer, save_ir
-from myriad_nets import digits_accuracy
+from device_nets import digits_accuracy
 from ie_backend_myriad import FP16
 from ie_core import IENetwork, IEPlugin
 

@@ -1,4 +1,5 @@
-"""Networks the FPGA tests run: the bundled digits CNN and its test set, the test models, their depth."""
+"""Networks the emulated devices' tests (MYRIAD, FPGA) run: the bundled digits CNN and its test set,
+the test models, their depth."""
 
 import numpy as np
 import openvino as ov
