@@ -182,8 +182,9 @@ class Graph:
                 continue
             ctx = n.context()
             signature = (n.op, n.op_version, dict(n.attrs), ctx.input_shapes, ctx.input_dtypes)
-            if n.inferred is not None and n.inferred.matches(signature, ctx.input_values):
-                n.output_shapes, n.output_dtypes, n.values = (list(v) for v in n.inferred[2:])
+            memo = n.inferred
+            if memo is not None and memo.matches(signature, ctx.input_values):
+                n.output_shapes, n.output_dtypes, n.values = list(memo.shapes), list(memo.dtypes), list(memo.values)
                 continue
             try:
                 specs = n.op.impl.infer(ctx)
