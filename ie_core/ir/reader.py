@@ -57,12 +57,15 @@ def map_weights(path):
 def release_pages(value):
     """Take the pages of the weights file that the Const array ``value`` views out of the process's
     resident set: for a device that has made its own copy of the value. They stay in the page cache, and
-    ``value`` reads them again where it is used later. An array that views no weights file is left alone."""
+    ``value`` reads them again where it is used later. An array that views no weights file, or less than
+    a page of it (whose pages its neighbours' release takes), is left alone."""
+    if value.nbytes < mmap.PAGESIZE:
+        return
     owner = value
     while isinstance(owner, np.ndarray):
         owner = owner.base
     mapping = owner.obj if isinstance(owner, memoryview) else None
-    if not isinstance(mapping, mmap.mmap) or value.size == 0:
+    if not isinstance(mapping, mmap.mmap):
         return
     extents = [(n - 1) * stride for n, stride in zip(value.shape, value.strides)]
     start = value.ctypes.data + sum(e for e in extents if e < 0) - np.frombuffer(mapping, np.uint8).ctypes.data
