@@ -48,7 +48,7 @@ from .execution import (
 )
 from .graph import SOURCE_TYPES, Graph, Node, Output, output_name
 from .hookspecs import hookimpl
-from .ir import read_network
+from .ir import read_network, release_pages
 from .numerics import F32, Numerics
 from .ops import OpContext, OpDef, get_op, registered_ops
 from .pipeline import Stage, TaskExecutor, run_stages, start_stages
@@ -100,6 +100,7 @@ __all__ = [
     "reference_kernel",
     "refuse_unsupported",
     "registered_ops",
+    "release_pages",
     "run_stages",
     "slot_layout",
     "start_stages",

@@ -22,12 +22,28 @@ class Output(NamedTuple):
     index: int
 
 
+class Inferred(NamedTuple):
+    """What :meth:`Graph.infer_shapes` computed for a node (``shapes``, ``dtypes``, ``values``) and from what:
+    its op, attributes and input shapes and dtypes (``signature``) and input values (``inputs``, the very
+    arrays). Reused while they stay the same, so that a copy of an inferred graph folds nothing again."""
+
+    signature: tuple
+    inputs: tuple
+    shapes: tuple
+    dtypes: tuple
+    values: tuple
+
+    def matches(self, signature, inputs):
+        return self.signature == signature and all(a is b for a, b in zip(self.inputs, inputs))
+
+
 class Node:
     """One layer: its op type and version, ``<data>`` attributes, inputs and output ports.
 
     ``output_shapes``/``output_dtypes`` hold one entry per output port; ``values``
     holds the port's constant value where shape inference could compute one
-    (Const layers, ShapeOf results, anything computed only from those).
+    (Const layers, ShapeOf results, anything computed only from those). Folded
+    values are read-only: copies of the graph share them.
     """
 
     def __init__(self, id, name, type, version, attrs, inputs, num_outputs, value=None):
@@ -46,6 +62,7 @@ class Node:
         self.op = None
         self.op_version = None
         self.rt_info = {}
+        self.inferred = None
 
     def __repr__(self):
         return f"<Node {self.name!r} {self.type}>"
@@ -79,6 +96,7 @@ class Node:
         c.output_names = [set(s) for s in self.output_names]
         c.values = list(self.values)
         c.op, c.op_version, c.rt_info = self.op, self.op_version, dict(self.rt_info)
+        c.inferred = self.inferred
         return c
 
     def is_constant(self):
@@ -163,6 +181,11 @@ class Graph:
             if n.type in SOURCE_TYPES or n.type == "Result":
                 continue
             ctx = n.context()
+            signature = (n.op, n.op_version, dict(n.attrs), ctx.input_shapes, ctx.input_dtypes)
+            memo = n.inferred
+            if memo is not None and memo.matches(signature, ctx.input_values):
+                n.output_shapes, n.output_dtypes, n.values = list(memo.shapes), list(memo.dtypes), list(memo.values)
+                continue
             try:
                 specs = n.op.impl.infer(ctx)
             except IEError:
@@ -194,6 +217,8 @@ class Graph:
                     f"layer '{n.name}' ({n.type}): constant folding failed for input shapes "
                     f"{ctx.input_shapes}: {type(exc).__name__}: {exc}"
                 ) from exc
+            n.inferred = Inferred(signature, tuple(ctx.input_values), tuple(n.output_shapes), tuple(n.output_dtypes),
+                                  tuple(n.values))
 
     def copy(self):
         """An independent copy of the graph structure (constant arrays are shared)."""
@@ -250,15 +275,20 @@ def _fold(node, ctx):
     anything: such a layer never runs, on any device.
     """
     if node.type == "ShapeOf":
-        return [np.array(ctx.input_shapes[0], dtype=node.output_dtypes[0])]
+        return [_read_only(np.array(ctx.input_shapes[0], dtype=node.output_dtypes[0]))]
     if all(0 in shape for shape in node.output_shapes):
         return [np.empty(shape, dtype) for shape, dtype in zip(node.output_shapes, node.output_dtypes)]
     folded_bytes = sum(tensor_bytes(s, d) for s, d in zip(node.output_shapes, node.output_dtypes))
     if node.inputs and all(v is not None for v in ctx.input_values) and folded_bytes <= FOLD_MAX_BYTES:
         outs = node.op.impl.compute(ctx, *ctx.input_values)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-        return [np.asarray(o, dtype=node.output_dtypes[i]) for i, o in enumerate(outs)]
+        return [_read_only(np.asarray(o, dtype=node.output_dtypes[i])) for i, o in enumerate(outs)]
     return [None] * node.num_outputs
+
+
+def _read_only(array):
+    array.flags.writeable = False
+    return array
 
 
 def topological_order(nodes):

@@ -1,14 +1,15 @@
 """Emission: a run of fused groups as one native program (``_ext.Program``) and the plan step running it.
 
 The program runs its layers in a single call without the GIL. Weights are
-reordered once here; each stream's request of the program
+reordered once here, after which the weights-file pages of the constants a group
+read leave the resident set (:func:`~ie_core.backend.release_pages`); each stream's request of the program
 (:meth:`~ie_backend_cpu._ext.Program.new_request`, the step's per-stream state)
 owns an arena sized at load whose buffers are reused along the network.
 """
 
 import numpy as np
 
-from ie_core.backend import Step
+from ie_core.backend import Step, release_pages
 
 from . import _ext
 from .kernels import shape_of, value_of
@@ -51,6 +52,10 @@ def emit_program(groups, users, policy):
             _emit(prog, grp, tensor, new, policy)
         except _ext.DnnlError as exc:
             raise Retry(grp.head, f"oneDNN refused it in a program: {exc}") from exc
+        for member in (grp.head,) + grp.fused:
+            for src in member.inputs:
+                if value_of(src) is not None:
+                    release_pages(value_of(src))
     outs = []
     for grp in groups:
         src = grp.tail.output(0)

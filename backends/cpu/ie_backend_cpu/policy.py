@@ -14,6 +14,8 @@
   multiply-accumulates runs on one thread unless CPU_THREADS_NUM asks otherwise.
 """
 
+import functools
+
 import numpy as np
 
 from . import _ext
@@ -104,7 +106,14 @@ class Policy:
     def _conv_layout(self, grp):
         if grp.head not in self._layouts:
             sp, n = grp.spec, grp.head
-            self._layouts[grp.head] = _ext.Program.preferred_src_layout(
-                list(shape_of(n.inputs[0])), sp["w_dims"], list(n.output_shapes[0]), sp["strides"], sp["dilations"],
-                sp["pad_l"], sp["pad_r"], self.conv_bf16(grp), self.threads)
+            dims = (shape_of(n.inputs[0]), sp["w_dims"], n.output_shapes[0], sp["strides"], sp["dilations"],
+                    sp["pad_l"], sp["pad_r"])
+            self._layouts[grp.head] = _preferred_src_layout(*map(tuple, dims), self.conv_bf16(grp), self.threads)
         return self._layouts[grp.head]
+
+
+@functools.lru_cache(maxsize=4096)
+def _preferred_src_layout(*args):
+    """oneDNN's preferred source layout of a convolution (the arguments of ``Program.preferred_src_layout``,
+    as tuples): the same on every load of a network, so asked once per process."""
+    return _ext.Program.preferred_src_layout(*args)

@@ -53,16 +53,19 @@ inline memory::desc plain_md(const dims_t &dims, memory::data_type dt = memory::
 
 using farray = pybind11::array_t<float, pybind11::array::c_style | pybind11::array::forcecast>;
 
-// A copy of a constant f32 array (plain `dims`) in the layout `want`.
+// A constant f32 array (plain `dims`) in the layout `want`, owned by the returned memory: reordered
+// straight from the array's buffer (no staging copy), or copied where `want` is the plain layout.
 inline memory constant_memory(const farray &value, const dims_t &dims, const memory::desc &want) {
     auto &eng = cpu_engine();
     memory::desc user_md = plain_md(dims);
     if (static_cast<size_t>(value.size()) * sizeof(float) != user_md.get_size())
         throw std::invalid_argument("constant has the wrong number of elements");
-    memory user(user_md, eng);
-    std::memcpy(user.get_data_handle(), value.data(), user_md.get_size());
-    if (want == user_md) return user;
     memory out(want, eng);
+    if (want == user_md) {
+        std::memcpy(out.get_data_handle(), value.data(), user_md.get_size());
+        return out;
+    }
+    memory user(user_md, eng, const_cast<float *>(value.data()));
     dnnl::stream strm(eng);
     dnnl::reorder(user, out).execute(strm, user, out);
     strm.wait();

@@ -446,12 +446,9 @@ public:
         if (bt >= 0)
             e.args.push_back({DNNL_ARG_WEIGHTS, bt, bmd});
         else {
-            // b given in the logical (dims, strides) view of a plain array: make it plain first
+            // b given in the logical (dims, strides) view of a plain array, reordered from the array itself
             memory::desc view(b_dims, dt::f32, b_strides);
-            farray w = *b;
-            memory src(plain_md({static_cast<memory::dim>(w.size())}), eng);
-            std::memcpy(src.get_data_handle(), w.data(), w.size() * sizeof(float));
-            memory viewed(view, eng, src.get_data_handle());
+            memory viewed(view, eng, const_cast<float *>(b->data()));
             memory out(pd.weights_desc(), eng);
             dnnl::stream strm(eng);
             dnnl::reorder(viewed, out).execute(strm, viewed, out);
