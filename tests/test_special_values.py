@@ -79,6 +79,21 @@ def test_nan_as_openvino(case, device, tmp_path):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_mean_of_a_max_pool_window_in_the_padding(device, tmp_path):
+    """A MaxPool window wholly in the padding gives the lowest float; a ReduceMean over a few of those
+    overflows float32 to -inf, as in OpenVINO (the reference once summed in float64: a fuzz finding)."""
+    b = NetBuilder("padding_window_mean")
+    pool = b.op("MaxPool", b.parameter((1, 2, 4, 4), name="data"), **dict(POOL, strides=[1, 1], pads_begin=[2, 0]))
+    b.result(b.op("ReduceMean", pool, np.array([2, 3], np.int64), name="out", keep_dims=False))
+    x = RNG.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    xml, _ = b.write(tmp_path)
+    expected = openvino_infer(xml, {"data": x})[0]
+    outputs, _, _ = run(b, {"data": x}, device, tmp_path)
+    np.testing.assert_array_equal(expected, [[-np.inf, -np.inf]])
+    np.testing.assert_array_equal(outputs["out"], expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_relu_and_max_pool_of_nan(device, tmp_path):
     b = NetBuilder("nan")
     x = b.parameter((1, 1, 2, 4), name="data")

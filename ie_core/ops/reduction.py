@@ -75,11 +75,16 @@ class ReduceSum(_Reduce):
 
 @op("ReduceMean")
 class ReduceMean(_Reduce):
-    """Arithmetic mean over axes (integer inputs: truncated)."""
+    """Arithmetic mean over axes (integer inputs: truncated). A float32 sum is rounded to float32 before the
+    division, as OpenVINO's CPU plugin sums in float32: a sum beyond the float32 range is an infinity."""
 
     @staticmethod
     def _fn(x, axes, keep):
-        return x.astype(np.float64).mean(axis=axes, keepdims=keep)
+        if x.dtype != np.float32:
+            return x.astype(np.float64).mean(axis=axes, keepdims=keep)
+        count = np.float32(np.prod([x.shape[a] for a in axes]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _acc(x).sum(axis=axes, keepdims=keep).astype(np.float32) / count
 
 
 @op("ReduceMax")
