@@ -53,10 +53,12 @@ from .sharing import PROCESS_CPUS, process_cpu_count  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [
+    "BF16_ISAS",
     "CPUBackend",
     "KERNEL_PROVIDERS",
     "NATIVE_TYPES",
     "SPIN_POLICY",
+    "compute_precision",
     "cpu_isa",
     "dnnl_version",
     "ie_core_backends",
@@ -78,6 +80,19 @@ def cpu_isa():
     """oneDNN's effective instruction set (``"avx2"``, ``"avx512_core_bf16"``, ...): the CPU's,
     capped by the ``ONEDNN_MAX_CPU_ISA`` environment variable when it is set."""
     return _ext.cpu_isa()
+
+
+#: oneDNN instruction sets with native bf16 arithmetic (avx512_bf16, AMX)
+BF16_ISAS = frozenset({"avx512_core_bf16", "avx512_core_fp16", "avx512_core_amx", "avx512_core_amx_fp16"})
+
+
+def compute_precision(config):
+    """What convolutions and MatMuls compute in under ``config``: bf16 when ``INFERENCE_PRECISION_HINT``
+    asks for it and :func:`cpu_isa` has native bf16, else f32. Like OpenVINO's CPU plugin, which keeps f32
+    on other CPUs: oneDNN's emulated bf16 is slower than f32 there."""
+    if config.get("INFERENCE_PRECISION_HINT", "f32") == "bf16" and cpu_isa() in BF16_ISAS:
+        return "bf16"
+    return "f32"
 
 
 def native_isa():
@@ -141,8 +156,9 @@ class CPUBackend(Backend):
         ``f32`` (default) computes in f32. ``bf16`` runs convolutions, MatMuls
         with constant weights and the attention's products on bf16 weights and
         activations (f32 accumulation; network outputs are f32), except a
-        convolution reading a network input of at most 4 channels. Fastest on
-        CPUs with avx512_bf16 or AMX; oneDNN emulates it elsewhere.
+        convolution reading a network input of at most 4 channels. Only on
+        CPUs with avx512_bf16 or AMX (:data:`BF16_ISAS`); elsewhere the network
+        runs in f32, as OpenVINO's does (emulated bf16 would be slower).
 
     ``DYN_BATCH_ENABLED``/``DYN_BATCH_LIMIT`` are not accepted: kernels are built
     for the network's static shapes.
@@ -212,8 +228,7 @@ class CPUBackend(Backend):
 def compiled_graph(graph, config, num_requests):
     """The :class:`~ie_backend_cpu.compiler.CompiledGraph` of ``graph`` under ``config`` (a validated config dict)."""
     auto_threads = config.get("CPU_THREADS_NUM", "0") == "0" and config.get("SINGLE_THREAD") != "YES"
-    return CompiledGraph(graph, threads_for(config, num_requests), config.get("INFERENCE_PRECISION_HINT", "f32"),
-                         auto_threads)
+    return CompiledGraph(graph, threads_for(config, num_requests), compute_precision(config), auto_threads)
 
 
 def streams_for(config, num_requests=1):

@@ -23,9 +23,8 @@ ONEDNN_IMPL = re.compile(r"^(?!ref_numpy$|unknown$|undef$)[a-z][A-Za-z0-9_:]*$")
 
 
 # oneDNN's instruction set (the CPU's, capped by ONEDNN_MAX_CPU_ISA) from avx512_core_bf16 up
-BF16_ISAS = {"avx512_core_bf16", "avx512_core_fp16", "avx512_core_amx", "avx512_core_amx_fp16"}
 needs_bf16 = pytest.mark.skipif(
-    ie_backend_cpu.cpu_isa() not in BF16_ISAS,
+    ie_backend_cpu.cpu_isa() not in ie_backend_cpu.BF16_ISAS,
     reason=f"bf16 speed paths need avx512_bf16 or AMX; oneDNN's instruction set here is {ie_backend_cpu.cpu_isa()} "
            "(the CPU's, capped by ONEDNN_MAX_CPU_ISA)")
 
@@ -576,6 +575,16 @@ def test_bf16_outputs_are_f32(tmp_path):
     _, exec_net = load(model, tmp_path, {"INFERENCE_PRECISION_HINT": "bf16"})
     res = exec_net.infer({"x": rand(1, 16, 28, 28)})
     assert next(iter(res.values())).dtype == np.float32
+
+
+@pytest.mark.skipif(ie_backend_cpu.cpu_isa() in ie_backend_cpu.BF16_ISAS, reason="this CPU has native bf16")
+def test_bf16_hint_without_native_bf16_runs_f32(tmp_path):
+    """As OpenVINO's CPU plugin: on a CPU (or ONEDNN_MAX_CPU_ISA) without avx512_bf16 or AMX the bf16 hint
+    keeps f32, which emulated bf16 would only slow down."""
+    x, y = _bf16_net()
+    counts, _ = check(y, [x], {"x": rand(1, 16, 28, 28)}, tmp_path, executed=["Convolution", "MatMul"],
+                      config={"INFERENCE_PRECISION_HINT": "bf16"})
+    assert not any("bf16" in pc["exec_type"] for pc in counts.values())
 
 
 def test_f32_is_the_default_and_exact(tmp_path):
