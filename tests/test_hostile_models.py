@@ -152,6 +152,19 @@ def test_a_pad_of_1e5_is_refused_at_read(tmp_path):
         b.write(tmp_path)
 
 
+@pytest.mark.parametrize("attribute", ["dilations", "strides", "pads_begin"])
+def test_window_attributes_beyond_32_bits_are_refused_at_read(tmp_path, attribute):
+    """A fuzz finding: a 1x1 convolution with a dilation of 2**63 passed shape inference and reached the CPU
+    backend's native binding as a TypeError."""
+    b = NetBuilder("window")
+    window = dict(strides=[1, 1], dilations=[1, 1], pads_begin=[0, 0], pads_end=[0, 0])
+    window[attribute] = [2**63 if attribute != "pads_begin" else -(2**40), 1]
+    b.result(b.op("Convolution", b.parameter((1, 8, 12, 1), name="data"), np.ones((8, 8, 1, 1), np.float32),
+                  name="conv", **window))
+    with pytest.raises(errors.ShapeInferenceError, match=f"layer 'conv' .*{attribute}=.* is out of range"):
+        b.write(tmp_path)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", ["input", "pad"])
 def test_tensors_that_do_not_fit_in_memory(kind, device, tmp_path, monkeypatch):

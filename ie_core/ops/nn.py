@@ -49,13 +49,21 @@ def _const_axes(ctx, index, rank, what="axes"):
     return _norm_axes(ctx, ctx.const_input(index, what), rank, what)
 
 
+#: The largest magnitude of a sliding window's kernel, stride, dilation or pad (what native kernels take as
+#: 32-bit sizes; no tensor of the tensor limit has a spatial axis this long).
+MAX_WINDOW_ATTR = 2**31 - 1
+
+
 def _spatial_list(ctx, key, n, default):
-    """Attribute ``key`` as a list of ``n`` ints (``default`` when absent or empty)."""
+    """Attribute ``key`` as a list of ``n`` ints (``default`` when absent or empty), each at most
+    MAX_WINDOW_ATTR in magnitude."""
     values = ctx.attrs.ints(key, None)
     if not values:
         return [default] * n
     if len(values) != n:
         raise ctx.error(f"attribute {key}={list(values)} must have {n} values (one per spatial axis)")
+    if any(abs(v) > MAX_WINDOW_ATTR for v in values):
+        raise ctx.error(f"attribute {key}={list(values)} is out of range (at most {MAX_WINDOW_ATTR} in magnitude)")
     return list(values)
 
 
