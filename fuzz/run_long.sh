@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-3600}
 OUT=${2:-${TMPDIR:-/tmp}/ie-core-fuzz}
 PYTHON=${PYTHON:-python3}
-TARGETS="reader_v11:v11 reader_legacy:legacy cpu_infer:v11 cpu_vs_reference:v11"
+TARGETS=${TARGETS:-"reader_v11:v11 reader_legacy:legacy cpu_infer:v11 cpu_vs_reference:v11"}
 
 mkdir -p "$OUT"
 "$PYTHON" fuzz/seeds.py "$OUT/seeds"

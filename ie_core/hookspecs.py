@@ -17,6 +17,9 @@ def ie_core_backends():
     """Return the :class:`ie_core.backend.Backend` subclasses this plugin provides.
 
     Each class's ``device_name`` is the device string users pass to
-    ``IEPlugin(device=...)`` ("CPU", "GPU", ...). Two plugins providing the same
-    device name are an error reported when the device is looked up.
+    ``IEPlugin(device=...)`` ("CPU", "GPU", ...). Name the entry point after
+    the device in lower case (``npu = "ie_backend_npu"``): it is then imported
+    only when that device is first used. Two plugins providing the same device
+    name are an error, reported when the devices are listed and at every lookup
+    after that.
     """

@@ -7,6 +7,11 @@ is read from the file's syntax tree before anything is imported, so other
 scripts in the directory never run. Each plugin module is imported on its own; one
 that raises, even ``SystemExit``, is recorded in :meth:`DeviceRegistry.failures`.
 
+An entry point is imported when a device it may provide is first asked for: the
+one named after the device (``cpu`` for ``"CPU"``) on its own, every other one
+when that does not provide it or when the devices are listed. Installing a
+package therefore costs nothing to a process that never uses its device.
+
 ``IE_CORE_TRACE_HOOKS=1`` logs every hook call, its arguments and its result at
 DEBUG level on the ``ie_core.hooks`` logger (to stderr when logging is not
 configured).
@@ -18,6 +23,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pluggy
@@ -67,17 +73,22 @@ class DeviceRegistry:
             _trace_hooks(self.pm)
         self._failures = {}
         self._providers = {}
+        self._lock = threading.RLock()
         self.pm.register(reference, name="ie-core (built in)")
-        self._load_entry_points()
+        self._pending = {}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            self._pending.setdefault(ep.name, ep)
         self.plugin_dirs = [str(d) for d in plugin_dirs if d]
         for directory in self.plugin_dirs:
             self._load_dir(Path(directory))
         self._backends = None
 
-    def _load_entry_points(self):
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    def _load_entry_points(self, names):
+        """Import and register the pending entry points called ``names``."""
+        for name in names:
+            ep = self._pending.pop(name)
             provider = ep.dist.metadata["name"] if ep.dist is not None else ep.value
-            if self.pm.get_plugin(ep.name) is not None or ep.name in self._failures:
+            if self.pm.get_plugin(ep.name) is not None:
                 continue
             try:
                 module = ep.load()
@@ -128,27 +139,46 @@ class DeviceRegistry:
         return module
 
     def backends(self):
-        """Device name -> (Backend class, the distribution or module that provides it)."""
-        if self._backends is None:
-            found = {}
-            impls = self.pm.hook.ie_core_backends.get_hookimpls()
-            for impl in impls:
-                provider = self._providers.get(impl.plugin_name, impl.plugin_name)
-                others = [other.plugin for other in impls if other is not impl]
-                # one plugin at a time, through pluggy, so hook monitoring sees each call
-                for cls in [c for result in self.pm.subset_hook_caller("ie_core_backends", others)() for c in result]:
-                    problem = _backend_problem(cls)
-                    if problem:
-                        self._failures[getattr(cls, "device_name", "") or repr(cls)] = f"{provider}: {problem}"
-                        continue
-                    if cls.device_name in found and found[cls.device_name][0] is not cls:
-                        raise DeviceNotFoundError(
-                            f"device {cls.device_name} is provided twice: by {found[cls.device_name][1]} "
-                            f"and {provider}"
-                        )
-                    found[cls.device_name] = (cls, provider)
-            self._backends = found
-        return self._backends
+        """Device name -> (Backend class, the distribution or module that provides it), every plugin loaded."""
+        with self._lock:
+            if self._pending:
+                self._load_entry_points(list(self._pending))
+                self._backends = None
+            if self._backends is None:
+                self._backends = self._collect()
+            return self._backends
+
+    def _collect(self):
+        """Device name -> (Backend class, provider) over the plugins registered so far."""
+        found = {}
+        impls = self.pm.hook.ie_core_backends.get_hookimpls()
+        for impl in impls:
+            provider = self._providers.get(impl.plugin_name, impl.plugin_name)
+            others = [other.plugin for other in impls if other is not impl]
+            # one plugin at a time, through pluggy, so hook monitoring sees each call
+            for cls in [c for result in self.pm.subset_hook_caller("ie_core_backends", others)() for c in result]:
+                problem = _backend_problem(cls)
+                if problem:
+                    self._failures[getattr(cls, "device_name", "") or repr(cls)] = f"{provider}: {problem}"
+                    continue
+                if cls.device_name in found and found[cls.device_name][0] is not cls:
+                    raise DeviceNotFoundError(
+                        f"device {cls.device_name} is provided twice: by {found[cls.device_name][1]} "
+                        f"and {provider}"
+                    )
+                found[cls.device_name] = (cls, provider)
+        return found
+
+    def _lookup(self, name):
+        """(Backend class, provider) of device ``name``, or None; imports only the entry point named after
+        the device while that one provides it."""
+        with self._lock:
+            if self._backends is None and name.lower() in self._pending:
+                self._load_entry_points([name.lower()])
+                entry = self._collect().get(name)
+                if entry is not None:
+                    return entry
+            return self.backends().get(name)
 
     def failures(self):
         """Plugins that could not be used: entry-point or device name -> the reason."""
@@ -175,7 +205,7 @@ class DeviceRegistry:
             raise DeviceNotFoundError(f"device must be a non-empty string, got {device!r}")
         name, _, target = device.strip().partition(":")
         base, _, device_id = name.partition(".")
-        entry = self.backends().get(base.upper())
+        entry = self._lookup(base.upper())
         if entry is None:
             raise DeviceNotFoundError(self._unknown_device_message(base))
         return entry[0](target, self, device_id)

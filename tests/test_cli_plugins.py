@@ -90,3 +90,37 @@ def test_trace_hooks_without_logging_configured():
                          env={**os.environ, "IE_CORE_TRACE_HOOKS": "1"})
     assert run.returncode == 0, run.stderr
     assert "[ie_core.hooks] call ie_core_backends() on ie-core (built in)" in run.stderr
+
+
+LOOKUP_SCRIPT = """
+import json, sys
+from ie_core import IECore, IEPlugin
+IEPlugin("TOYDEV")
+after_toy = sorted(m for m in ("toy_device", "toy_other", "ie_backend_broken_missing_module") if m in sys.modules)
+IEPlugin("OTHERDEV")
+after_other = sorted(m for m in ("toy_device", "toy_other") if m in sys.modules)
+print(json.dumps({"after_toy": after_toy, "after_other": after_other, "devices": IECore().available_devices}))
+"""
+
+
+def test_entry_points_are_imported_when_their_device_is_first_used(tmp_path):
+    """An entry point named after its device is imported on its own; the others only when a device is not
+    found that way, or when the devices are listed."""
+    (tmp_path / "toy_device.py").write_text(textwrap.dedent(PLUGIN_FILES["toy_device.py"]))
+    (tmp_path / "toy_other.py").write_text(
+        textwrap.dedent(PLUGIN_FILES["toy_device.py"]).replace("TOYDEV", "OTHERDEV"))
+    dist = tmp_path / "ie_backend_toys-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ie-backend-toys\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[ie_core.backends]\ntoydev = toy_device\nnot_named_after_its_device = toy_other\n"
+        "broken = ie_backend_broken_missing_module\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", LOOKUP_SCRIPT], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["after_toy"] == ["toy_device"]
+    assert result["after_other"] == ["toy_device", "toy_other"]
+    assert {"TOYDEV", "OTHERDEV", "REFERENCE"} <= set(result["devices"])
+    listing = run_ie("devices", "--json", env={"PYTHONPATH": env["PYTHONPATH"]})
+    assert "broken" in json.loads(listing.stdout)["failures"]
