@@ -4,6 +4,8 @@ NaN: ReLU and MaxPool compute what OpenVINO's reference implementation does, and
 CPU plugin agrees (compared against OpenVINO f32): ReLU(NaN) = 0 (``x > 0 ? x : 0``);
 MaxPool takes a tap only if it is greater than the lowest float and the taps before it,
 so NaN never wins and a window of NaNs gives the lowest float. AvgPool propagates NaN.
+Softmax follows its specified formula exp(x - max) / sum(exp(x - max)): a row with a NaN or
++inf is NaN throughout (OpenVINO's CPU plugin differs there; its reference does not).
 
 Zero-size tensors: a layer whose outputs are all empty has nothing to compute (it is
 folded at load: no device runs it); a layer with a non-empty output computed from empty
@@ -102,6 +104,31 @@ def test_relu_and_max_pool_of_nan(device, tmp_path):
     outputs, _, _ = run(b, {"data": data}, device, tmp_path)
     np.testing.assert_array_equal(outputs["relu"], np.where(data > 0, data, 0))
     np.testing.assert_array_equal(outputs["pool"], [[[[2, LOWEST]]]])
+
+
+def softmax_by_specification(x, axis):
+    """exp(x - max) / sum(exp(x - max)) in IEEE float64: NaN across a row that holds a NaN or +inf, or only
+    -inf (whose max minus itself is NaN)."""
+    with np.errstate(invalid="ignore"):
+        z = np.exp(x.astype(np.float64) - x.max(axis=axis, keepdims=True))
+        return (z / z.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("axis", [1, 0])
+def test_softmax_of_nan_and_infinities(device, axis, tmp_path):
+    """Rows with a NaN, with +inf, with only -inf: NaN throughout, per the specification's formula; rows with
+    some -inf: zeros there. OpenVINO's CPU plugin leaves the others finite; a fuzz finding (cpu_vs_reference)."""
+    b = NetBuilder("softmax_special")
+    b.result(b.op("SoftMax", b.parameter((5, 5), name="data"), name="out", axis=axis))
+    rows = np.array([[0.5, np.nan, 1, 2, -1], [np.inf, 1, 2, -np.inf, 0], [-np.inf] * 5,
+                     [-np.inf, 1, 2, 3, -np.inf], [1, 2, 3, 4, 5]], np.float32)
+    data = rows if axis == 1 else np.ascontiguousarray(rows.T)
+    outputs, _, _ = run(b, {"data": data}, device, tmp_path)
+    expected = softmax_by_specification(data, axis)
+    assert np.isnan(expected).sum() == 15
+    np.testing.assert_array_equal(np.isnan(outputs["out"]), np.isnan(expected))
+    assert_close(outputs["out"][~np.isnan(expected)], expected[~np.isnan(expected)])
 
 
 def zero_size_networks():

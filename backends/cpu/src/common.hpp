@@ -7,7 +7,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -110,6 +113,30 @@ inline algorithm algorithm_named(const std::string &name) {
     auto it = table.find(name);
     if (it == table.end()) throw std::invalid_argument("unknown oneDNN algorithm " + name);
     return it->second;
+}
+
+// Softmax as the opset specifies it, exp(x - max) / sum(exp(x - max)), is NaN across a row that holds a
+// NaN or +inf (the sum is NaN); oneDNN's leaves the row's other entries finite. `y` is the softmax of
+// [outer, n, inner] along n; rows with a NaN become all NaN.
+inline void softmax_nan_rows(float *y, int64_t outer, int64_t n, int64_t inner) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+#pragma omp parallel for collapse(2) if (outer * inner > 64)
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            float *row = y + o * n * inner + i;
+            bool any = false;
+            for (int64_t k = 0; k < n; ++k) any |= std::isnan(row[k * inner]);
+            if (any)
+                for (int64_t k = 0; k < n; ++k) row[k * inner] = nan;
+        }
+}
+
+// (outer, n, inner) of `dims` split around `axis`.
+inline std::array<int64_t, 3> around_axis(const dims_t &dims, int axis) {
+    std::array<int64_t, 3> split{1, dims.empty() ? 1 : dims[axis], 1};
+    for (int d = 0; d < axis; ++d) split[0] *= dims[d];
+    for (size_t d = axis + 1; d < dims.size(); ++d) split[2] *= dims[d];
+    return split;
 }
 
 }  // namespace iecpu

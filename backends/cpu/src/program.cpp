@@ -95,6 +95,15 @@ struct AttentionKernel : NativeKernel {
     }
 };
 
+struct SoftmaxNanRowsKernel : NativeKernel {
+    std::array<int64_t, 3> split;
+    explicit SoftmaxNanRowsKernel(std::array<int64_t, 3> s) : split(s) {}
+    void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const override {
+        strm.wait();
+        iecpu::softmax_nan_rows(static_cast<float *>(buffer_of(args, DNNL_ARG_DST)), split[0], split[1], split[2]);
+    }
+};
+
 struct LayerNormKernel : NativeKernel {
     ie_tf::LayerNorm norm;
     explicit LayerNormKernel(ie_tf::LayerNorm n) : norm(std::move(n)) {}
@@ -524,6 +533,10 @@ public:
         e.prim = dnnl::softmax_forward(pd);
         e.args = {{DNNL_ARG_SRC, s, smd}, {DNNL_ARG_DST, dst, smd}};
         finish_main(step, pd, std::move(e));
+        Exec nan_rows;
+        nan_rows.native = std::make_shared<SoftmaxNanRowsKernel>(iecpu::around_axis(tensors[s].dims, axis));
+        nan_rows.args = {{DNNL_ARG_DST, dst, smd}};
+        step.execs.push_back(std::move(nan_rows));
     }
 
     // dst: src with other dims (same elements). Free on a plain tensor, a reorder to plain otherwise.
