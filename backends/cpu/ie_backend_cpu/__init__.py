@@ -24,6 +24,7 @@ import os
 import threading
 
 from ie_core.backend import (
+    SOURCE_TYPES,
     Backend,
     BackendRequest,
     Capability,
@@ -342,7 +343,8 @@ class CPUCompiledModel(CompiledModel):
         self.shared = num_requests > count
         # only native programs: an extension's or the reference's kernel may take any time
         self.inline = len(self.plan.steps) == len(self.plan.programs) and sum(
-            macs(n) for n in graph.nodes if n.type not in ("Const", "Parameter", "Result")) < INLINE_MACS
+            macs(n) for n in graph.nodes
+            if n.type not in SOURCE_TYPES + ("Result",) and not n.is_constant()) < INLINE_MACS
         masks = [stream.masks for stream in self.streams]
         self.pool = TaskExecutor("cpu-stream", len(self.streams), lambda k: _pin_worker(masks[k]))
         self._requests = 0
