@@ -82,6 +82,7 @@ TARGET_SMALL = 1.5  # digits / small CNN latency <= 1.5x OpenVINO's
 TARGET_PERF_SUM = 0.1  # ie-core perf counts of executed layers sum to within 10% of the latency
 
 MULTI_ENGINES = ("ie-f32", "ov-f32", "ort")  # the engines of the N-process section
+FP16_ENGINES = ("ie-f32", "ov-f32")  # the engines of the fp16-IR section (the ONNX files have f32 weights)
 #: targets of project issue 7
 TARGET_MULTI_TPUT = 1.0  # N processes: ie-core f32 aggregate throughput >= 1.0x OpenVINO f32's
 TARGET_MULTI_P90 = 1.2  # N processes: ie-core f32 p90 <= 1.2x OpenVINO f32's
@@ -225,11 +226,13 @@ def prepare_model(name, directory):
         except Unavailable as exc:
             log(f"[digits] no ONNX for ONNX Runtime: {exc}")
             onnx_path = None
-        return {"name": name, "xml": str(DIGITS_XML), "onnx": onnx_path, "inputs": variants[0], "variants": variants}
-    xml = models.build(name, directory)["fp32"]
+        return {"name": name, "xml": str(DIGITS_XML), "xml_fp16": None, "onnx": onnx_path, "inputs": variants[0],
+                "variants": variants}
+    xml = models.build(name, directory)
     onnx_path = _export_onnx(name, directory)
     variants = [models.make_inputs(name, 1, seed=seed) for seed in (0, 1)]
-    return {"name": name, "xml": xml, "onnx": str(onnx_path), "inputs": variants[0], "variants": variants}
+    return {"name": name, "xml": xml["fp32"], "xml_fp16": xml["fp16"], "onnx": str(onnx_path), "inputs": variants[0],
+            "variants": variants}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -855,7 +858,7 @@ def table(header, rows):
     return out
 
 
-def report(args, results, rss, multi, meta):
+def report(args, results, rss, fp16, multi, meta):
     L = []
     keys = list(ENGINES)
     labels = [ENGINES[k][0] for k in keys]
@@ -1013,6 +1016,30 @@ def report(args, results, rss, multi, meta):
             peer, _ = _argmin(peaks, ["ov-f32", "ov-default", "ort"])
             rows.append([name] + cells + [fmt_ratio(ratio(peaks.get("ie-f32"), peer))])
         L += table(["model"] + labels + ["ratio"], rows)
+        L.append("")
+
+    if fp16:
+        L.append("## IRs with fp16-compressed weights (`compress_to_fp16`): cold load and peak RSS")
+        L.append("")
+        L.append("The same fresh-process measurement on the IRs saved with fp16 weights (the ONNX files have f32 "
+                 "weights: no ONNX Runtime column). Cold load: read + compile, the read part in brackets. Ratios: "
+                 "ie-core f32 / OpenVINO f32.")
+        L.append("")
+        rows = []
+        for name, per in fp16.items():
+            ie, ov = per.get("ie-f32", {}), per.get("ov-f32", {})
+            cells = []
+            for r in (ie, ov):
+                cells.append(f"{fmt(r['cold_load_s'] * 1e3, 1)} ({fmt(r['cold_read_s'] * 1e3, 1)})"
+                             if r.get("ok") else "n/a")
+            for r in (ie, ov):
+                cells.append(f"{r['peak_mib']:.0f} (+{r['peak_mib'] - r['baseline_mib']:.0f})" if r.get("ok") else "n/a")
+            both = ie.get("ok") and ov.get("ok")
+            cells.append(fmt_ratio(ratio(ie["cold_load_s"], ov["cold_load_s"])) if both else "n/a")
+            cells.append(fmt_ratio(ratio(ie["peak_mib"], ov["peak_mib"])) if both else "n/a")
+            rows.append([name] + cells)
+        L += table(["model", "ie-core f32 load (ms)", "OpenVINO f32 load (ms)", "ie-core f32 peak (MiB)",
+                    "OpenVINO f32 peak (MiB)", "load ratio", "RSS ratio"], rows)
         L.append("")
 
     # --- perf counts
@@ -1197,7 +1224,7 @@ def main(argv=None):
     del bench
     gc.collect()
 
-    rss = {}
+    rss, fp16 = {}, {}
     if not args.no_rss:
         for model in prepared:
             per = {}
@@ -1207,6 +1234,9 @@ def main(argv=None):
                 log(f"[{model['name']}] RSS {ENGINES[k][0]}: " + (
                     f"peak {r['peak_mib']:.0f} MiB, cold load {r['cold_load_s'] * 1e3:.0f} ms" if r.get("ok") else f"n/a ({r.get('why')})"))
             rss[model["name"]] = per
+            if model["xml_fp16"]:
+                fp16[model["name"]] = {k: measure_rss(k, {**model, "xml": model["xml_fp16"]}, args.rss_runs)
+                                       for k in FP16_ENGINES}
 
     multi = {}
     if not args.no_multi:
@@ -1226,7 +1256,7 @@ def main(argv=None):
         meta["steal"] = "n/a"
     meta["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     meta["wall_s"] = time.time() - start
-    text = report(args, results, rss, multi, meta)
+    text = report(args, results, rss, fp16, multi, meta)
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
