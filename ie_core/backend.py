@@ -48,7 +48,8 @@ from .execution import (
 )
 from .graph import SOURCE_TYPES, Graph, Node, Output, output_name
 from .hookspecs import hookimpl
-from .ir import read_network, release_pages
+from .ir import read_network
+from .mapped import release_pages
 from .numerics import F32, Numerics
 from .ops import OpContext, OpDef, get_op, registered_ops
 from .pipeline import Stage, TaskExecutor, run_stages, start_stages

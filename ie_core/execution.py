@@ -164,9 +164,8 @@ class GraphExecutor:
         self.graph = graph
         self.numerics = numerics
         store = None if numerics.exact else numerics.store
-        slot_of, constants, self.input_slots, self.output_slots = slot_layout(graph)
+        slot_of, _, self.input_slots, self.output_slots = slot_layout(graph, needed=())
         self.num_slots = len(slot_of)
-        self.constants = [(s, store(v)) for s, v in constants] if store else constants
         self._store = store
         runnable = [n for n in graph.nodes if n.type not in SOURCE_TYPES + ("Result",) and not n.is_constant()]
         if steps is None:
@@ -177,13 +176,15 @@ class GraphExecutor:
         self.steps = list(steps)
         self.static_counts = static_counts
         self.support = support
-        keep = set(self.output_slots.values()) | {s for s, _ in constants}
         plan, last_use = [], {}
         for pos, step in enumerate(self.steps):
             args = tuple(slot_of[(s.node, s.index)] for s in step.args)
             for a in args:
                 last_use[a] = pos
             plan.append((step, args, tuple(slot_of[(o.node, o.index)] for o in step.outs)))
+        constants = slot_layout(graph, needed=set(last_use) | set(self.output_slots.values()))[1]
+        self.constants = [(s, store(v)) for s, v in constants] if store else constants
+        keep = set(self.output_slots.values()) | {s for s, _ in constants}
         self._plan = [
             (step, args, outs, tuple(a for a in set(args) if last_use.get(a) == pos and a not in keep))
             for pos, (step, args, outs) in enumerate(plan)
@@ -310,15 +311,17 @@ def _kernel_support(graph, kernels, precision):
     return support
 
 
-def slot_layout(graph):
+def slot_layout(graph, needed=None):
     """Numbered tensor slots of a graph: (slot of each (node, port), [(slot, constant value)],
-    input name -> slot, output name -> slot)."""
+    input name -> slot, output name -> slot). With ``needed`` (a set of slots) only those slots'
+    constants are listed, so that decompressed weights (:class:`~ie_core.graph.Values`) nothing reads
+    are never computed."""
     slot_of, constants = {}, []
     for n in graph.nodes:
         for i in range(n.num_outputs):
-            slot_of[(n, i)] = len(slot_of)
-            if n.values[i] is not None:
-                constants.append((slot_of[(n, i)], n.values[i]))
+            slot = slot_of[(n, i)] = len(slot_of)
+            if n.stored_value(i) is not None and (needed is None or slot in needed):
+                constants.append((slot, n.values[i]))
     input_slots = {p.name: slot_of[(p, 0)] for p in graph.parameters}
     output_slots = {}
     for r in graph.results:

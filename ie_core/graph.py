@@ -1,11 +1,14 @@
 """The network graph: nodes in topological order, static shape inference and constant values."""
 
+import math
+import weakref
 from typing import NamedTuple
 
 import numpy as np
 
 from .errors import GraphError, IEError, OutOfMemoryError, ShapeInferenceError, UnsupportedOpError
 from .limits import FOLD_MAX_BYTES, shape_problem, tensor_bytes
+from .mapped import mapped_array, release_pages
 from .numerics import F32
 from .ops import get_op
 from .ops.registry import Attrs, OpContext
@@ -13,6 +16,9 @@ from .ops.registry import Attrs, OpContext
 #: Layer types that hold values instead of computing them: a network input or a constant.
 SOURCE_TYPES = ("Parameter", "Const")
 KNOWN_OPSETS = tuple(f"opset{i}" for i in range(1, 18))
+#: A Convert of a float16 Const of at least this many elements to float32 (weights the Model Optimizer
+#: compressed) is decompressed each time its value is read: the network keeps only the float16 weights.
+DECOMPRESS_ON_READ_ELEMENTS = 1024
 
 
 class Output(NamedTuple):
@@ -37,6 +43,51 @@ class Inferred(NamedTuple):
         return self.signature == signature and all(a is b for a, b in zip(self.inputs, inputs))
 
 
+class Decompressed:
+    """The value of a Convert that widens compressed (float16) weights, computed when it is read and
+    kept only while a reader holds it."""
+
+    __slots__ = ("node", "_last")
+
+    def __init__(self, node):
+        self.node = node
+        self._last = None
+
+    def compute(self):
+        value = self._last() if self._last is not None else None
+        if value is None:
+            src = self.node.inputs[0]
+            weights = src.node.values[src.index]
+            value = mapped_array(weights.shape, np.float32)
+            np.copyto(value, weights)  # Convert's result: every float16 is exactly a float32
+            release_pages(weights)
+            value = _read_only(value)
+            self._last = weakref.ref(value)
+        return value
+
+
+class Values(list):
+    """A node's constant value per output port (None where not constant). Reading a port that holds
+    :class:`Decompressed` weights computes them, unless a reader still holds the array computed last:
+    the decompressed copy lives only as long as its readers keep it. :meth:`raw` gives the entries as
+    stored."""
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [_stored_value(v) for v in list.__getitem__(self, index)]
+        return _stored_value(list.__getitem__(self, index))
+
+    def __iter__(self):
+        return (_stored_value(v) for v in list.__iter__(self))
+
+    def raw(self):
+        return list.copy(self)
+
+
+def _stored_value(entry):
+    return entry.compute() if isinstance(entry, Decompressed) else entry
+
+
 class Node:
     """One layer: its op type and version, ``<data>`` attributes, inputs and output ports.
 
@@ -44,6 +95,15 @@ class Node:
     holds the port's constant value where shape inference could compute one
     (Const layers, ShapeOf results, anything computed only from those). Folded
     values are read-only: copies of the graph share them.
+
+    A Convert of large float16 weights to float32 (a model saved with compressed
+    weights) is not kept folded: the network holds only the float16 weights, and
+    ``values[i]`` decompresses them when read, keeping the result only while a
+    reader holds it (:class:`Values`). :meth:`is_constant` and
+    :meth:`stored_value` tell a constant without computing it. A device that
+    copies weights into its own layout reads each layer's when it builds that
+    layer, and drops them after: the process then holds one layer's decompressed
+    weights at a time.
     """
 
     def __init__(self, id, name, type, version, attrs, inputs, num_outputs, value=None):
@@ -56,7 +116,7 @@ class Node:
         self.output_shapes = [None] * num_outputs
         self.output_dtypes = [None] * num_outputs
         self.output_names = [set() for _ in range(num_outputs)]
-        self.values = [None] * num_outputs
+        self.values = Values([None] * num_outputs)
         if value is not None:
             self.values[0] = value
         self.op = None
@@ -74,9 +134,25 @@ class Node:
     def output(self, index=0):
         return Output(self, index)
 
+    @property
+    def values(self):
+        """The constant value of each output port, or None (a :class:`Values` list)."""
+        return self._values
+
+    @values.setter
+    def values(self, values):
+        self._values = values if isinstance(values, Values) else Values(values)
+
+    def stored_value(self, index=0):
+        """Output ``index``'s value as stored: an array, None, or :class:`Decompressed` (not computed)."""
+        return list.__getitem__(self._values, index)
+
     def context(self, numerics=F32):
         """The :class:`OpContext` the node's op sees with the current input shapes and values,
-        under the device's ``numerics``."""
+        under the device's ``numerics``. Decompressed weights (:class:`Values`) show as None there, as
+        values known only at run time do: read them from the producer's ``values``."""
+        values = [None if isinstance(v, Decompressed) else v
+                  for v in (src.node.stored_value(src.index) for src in self.inputs)]
         return OpContext(
             self.name,
             self.type,
@@ -84,7 +160,7 @@ class Node:
             Attrs(self.attrs, self.name),
             [src.node.output_shapes[src.index] for src in self.inputs],
             [src.node.output_dtypes[src.index] for src in self.inputs],
-            [src.node.values[src.index] for src in self.inputs],
+            values,
             numerics,
         )
 
@@ -94,13 +170,14 @@ class Node:
         c.output_shapes = list(self.output_shapes)
         c.output_dtypes = list(self.output_dtypes)
         c.output_names = [set(s) for s in self.output_names]
-        c.values = list(self.values)
+        c.values = Values(self.values.raw())
         c.op, c.op_version, c.rt_info = self.op, self.op_version, dict(self.rt_info)
         c.inferred = self.inferred
         return c
 
     def is_constant(self):
-        return all(v is not None for v in self.values)
+        """Whether every output's value is known at load time (decompressed weights included)."""
+        return all(v is not None for v in self.values.raw())
 
 
 class Graph:
@@ -184,7 +261,7 @@ class Graph:
             signature = (n.op, n.op_version, dict(n.attrs), ctx.input_shapes, ctx.input_dtypes)
             memo = n.inferred
             if memo is not None and memo.matches(signature, ctx.input_values):
-                n.output_shapes, n.output_dtypes, n.values = list(memo.shapes), list(memo.dtypes), list(memo.values)
+                n.output_shapes, n.output_dtypes, n.values = list(memo.shapes), list(memo.dtypes), Values(memo.values)
                 continue
             try:
                 specs = n.op.impl.infer(ctx)
@@ -218,7 +295,7 @@ class Graph:
                     f"{ctx.input_shapes}: {type(exc).__name__}: {exc}"
                 ) from exc
             n.inferred = Inferred(signature, tuple(ctx.input_values), tuple(n.output_shapes), tuple(n.output_dtypes),
-                                  tuple(n.values))
+                                  tuple(n.values.raw()))
 
     def copy(self):
         """An independent copy of the graph structure (constant arrays are shared)."""
@@ -278,12 +355,25 @@ def _fold(node, ctx):
         return [_read_only(np.array(ctx.input_shapes[0], dtype=node.output_dtypes[0]))]
     if all(0 in shape for shape in node.output_shapes):
         return [np.empty(shape, dtype) for shape, dtype in zip(node.output_shapes, node.output_dtypes)]
+    if _decompresses(node):
+        return [Decompressed(node)]
     folded_bytes = sum(tensor_bytes(s, d) for s, d in zip(node.output_shapes, node.output_dtypes))
-    if node.inputs and all(v is not None for v in ctx.input_values) and folded_bytes <= FOLD_MAX_BYTES:
-        outs = node.op.impl.compute(ctx, *ctx.input_values)
+    constant = all(src.node.stored_value(src.index) is not None for src in node.inputs)
+    if node.inputs and constant and folded_bytes <= FOLD_MAX_BYTES:
+        inputs = [src.node.values[src.index] for src in node.inputs]
+        outs = node.op.impl.compute(ctx, *inputs)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         return [_read_only(np.asarray(o, dtype=node.output_dtypes[i])) for i, o in enumerate(outs)]
     return [None] * node.num_outputs
+
+
+def _decompresses(node):
+    """Whether ``node`` widens a float16 Const of at least DECOMPRESS_ON_READ_ELEMENTS elements to float32."""
+    if node.type != "Convert" or len(node.inputs) != 1 or node.output_dtypes[0] != np.float32:
+        return False
+    src = node.inputs[0].node
+    return (src.type == "Const" and src.output_dtypes[0] == np.float16
+            and math.prod(src.output_shapes[0]) >= DECOMPRESS_ON_READ_ELEMENTS)
 
 
 def _read_only(array):

@@ -4,7 +4,6 @@ IR v10/v11 are read here; the legacy versions 2 to 7 by :mod:`ie_core.ir.legacy`
 """
 
 import math
-import mmap
 import os
 
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from ..errors import GraphError, IEError, IRError, ModelFileNotFoundError, ShapeInferenceError, WeightsError
 from ..graph import Graph, Node, Output
 from ..limits import shape_problem
+from ..mapped import map_weights, release_pages
 from ..types import canonical_element_type, decode, storage_bytes, to_dtype
 from .xmlparse import parse_xml
 
@@ -41,37 +41,8 @@ def read_network(model, weights):
         graph = LegacyIRReader(model, weights, blob, int(version)).read(root)
     else:
         graph = IRv10Reader(model, weights, blob).read(root)
-    release_pages(np.frombuffer(blob, np.uint8))  # the pages constant folding read (f16 weights decompressed)
+    release_pages(np.frombuffer(blob, np.uint8))  # the pages constant folding read
     return graph
-
-
-def map_weights(path):
-    """The weights file at ``path`` mapped read-only: pages are read when a Const's bytes are first touched,
-    and the Consts' arrays view the mapping (it lives as long as they do)."""
-    with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            return memoryview(b"")
-        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
-
-
-def release_pages(value):
-    """Take the pages of the weights file that the Const array ``value`` views out of the process's
-    resident set: for a device that has made its own copy of the value. They stay in the page cache, and
-    ``value`` reads them again where it is used later. An array that views no weights file, or less than
-    a page of it (whose pages its neighbours' release takes), is left alone."""
-    if value.nbytes < mmap.PAGESIZE:
-        return
-    owner = value
-    while isinstance(owner, np.ndarray):
-        owner = owner.base
-    mapping = owner.obj if isinstance(owner, memoryview) else None
-    if not isinstance(mapping, mmap.mmap):
-        return
-    extents = [(n - 1) * stride for n, stride in zip(value.shape, value.strides)]
-    start = value.ctypes.data + sum(e for e in extents if e < 0) - np.frombuffer(mapping, np.uint8).ctypes.data
-    end = start + sum(abs(e) for e in extents) + value.itemsize
-    first = start - start % mmap.PAGESIZE
-    mapping.madvise(mmap.MADV_DONTNEED, first, end - first)
 
 
 class IRv10Reader:

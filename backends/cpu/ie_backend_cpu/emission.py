@@ -54,8 +54,9 @@ def emit_program(groups, users, policy):
             raise Retry(grp.head, f"oneDNN refused it in a program: {exc}") from exc
         for member in (grp.head,) + grp.fused:
             for src in member.inputs:
-                if value_of(src) is not None:
-                    release_pages(value_of(src))
+                stored = src.node.stored_value(src.index)
+                if isinstance(stored, np.ndarray):  # decompressed weights released their pages when computed
+                    release_pages(stored)
     outs = []
     for grp in groups:
         src = grp.tail.output(0)
@@ -83,7 +84,7 @@ def _emit(prog, grp, tensor, new, policy):
         sum_t = tensor(spec["sum_src"]) if spec["sum_src"] is not None else -1
         dst = new(grp.tail)
         bf16 = policy.conv_bf16(grp)
-        prog.conv(name, src, dst, np.ascontiguousarray(spec["weights"], np.float32), spec["w_dims"],
+        prog.conv(name, src, dst, spec["weights"](), spec["w_dims"],
                   spec["bias"], spec["strides"], spec["dilations"], spec["pad_l"], spec["pad_r"], spec["post"],
                   sum_t, bf16, bf16, policy.consumer_layout(grp.tail))
     elif kind == "matmul":
@@ -94,7 +95,7 @@ def _emit(prog, grp, tensor, new, policy):
         sum_t = tensor(spec["sum_src"]) if spec.get("sum_src") is not None else -1
         dst = new(grp.tail)
         prog.matmul(name, a, spec["a_dims"], spec["a_strides"], b_t,
-                    None if b_const is None else np.ascontiguousarray(b_const, np.float32),
+                    None if b_const is None else b_const(),
                     spec["b_dims"], spec["b_strides"], spec.get("bias"), bias_dims, spec.get("post", []), sum_t, dst,
                     spec["dst"], policy.bf16, policy.read_as_bf16(grp.tail))
     elif kind == "attention":

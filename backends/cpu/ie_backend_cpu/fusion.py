@@ -21,6 +21,7 @@ output it produces (its tail):
 A layer is absorbed only when it is the single reader of the tensor before it.
 """
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -35,6 +36,7 @@ from .kernels import (
     dense_strides,
     dtype_of,
     eltwise_params,
+    is_constant,
     matmul_params,
     pool_params,
     shape_of,
@@ -129,7 +131,7 @@ class _Matcher:
             if t == "ReduceMean":
                 return self._reduce_mean(n)
             if t in ("Reshape", "Squeeze", "Unsqueeze"):
-                return None if value_of(n.inputs[0]) is not None else Group(n, (), n, "reshape", {})
+                return None if is_constant(n.inputs[0]) else Group(n, (), n, "reshape", {})
             if t == "ScaledDotProductAttention":
                 return self._attention(n)
             if t == "MVN":
@@ -236,7 +238,7 @@ class _Matcher:
 
     def _layer_norm(self, n):
         """MVN over the last axis, absorbing a following Multiply and Add/Subtract of constants along it."""
-        if len(n.inputs) > 1 and value_of(n.inputs[1]) is None:
+        if len(n.inputs) > 1 and not is_constant(n.inputs[1]):
             return None  # axes known only at run time
         out_shape = tuple(n.output_shapes[0])
         _, r, inner, eps, inside, norm_var = mvn_params(n, shape_of(n.inputs[0]))
@@ -270,15 +272,15 @@ class _Matcher:
         if len(out) == 0:
             return None
         a, b = n.inputs[0], n.inputs[1]
-        if value_of(a) is not None and value_of(b) is not None:
+        if is_constant(a) and is_constant(b):
             return None
-        if t == "Subtract" and value_of(a) is not None and np.size(value_of(a)) == 1 and shape_of(b) == out:
+        if t == "Subtract" and is_constant(a) and np.size(value_of(a)) == 1 and shape_of(b) == out:
             # scalar - x: x * -1 + scalar (BERT's attention-mask chain: 1 - mask)
             c = float(np.asarray(value_of(a), np.float32).reshape(()))
             return Group(n, (), n, "eltwise", {"act": ("eltwise_linear", -1.0, c), "src": b})
         swap = False
-        if shape_of(a) != out or value_of(a) is not None:
-            if not commutative or shape_of(b) != out or value_of(b) is not None:
+        if shape_of(a) != out or is_constant(a):
+            if not commutative or shape_of(b) != out or is_constant(b):
                 return None
             a, b, swap = b, a, True
         bs = shape_of(b)
@@ -302,20 +304,19 @@ class _Matcher:
                 break
             t = canonical_type(nxt)
             other = nxt.inputs[1 - port] if t in BINARY and len(nxt.inputs) == 2 else None
-            if t in ("Add", "Multiply", "Subtract") and other is not None and value_of(other) is not None:
+            if t in ("Add", "Multiply", "Subtract") and other is not None and is_constant(other):
                 vec = _channel_vector(value_of(other), out_shape, axis)
                 if vec is None or post or sum_src is not None or (t == "Subtract" and port != 0):
                     break
                 if t == "Multiply":
                     if kind != "conv":
                         break
-                    groups = len(spec["w_dims"]) - len(out_shape) == 1
-                    w = np.asarray(weights, np.float32)
-                    if groups:
-                        g = w.shape[0]
-                        weights = w * vec.reshape(g, -1, *([1] * (w.ndim - 2)))
+                    w_dims = spec["w_dims"]
+                    if len(w_dims) - len(out_shape) == 1:  # grouped: [groups, out per group, in, ...]
+                        scale = vec.reshape(w_dims[0], -1, *([1] * (len(w_dims) - 2)))
                     else:
-                        weights = w * vec.reshape(-1, *([1] * (w.ndim - 1)))
+                        scale = vec.reshape(-1, *([1] * (len(w_dims) - 1)))
+                    weights = functools.partial(_scaled, weights, scale)
                     if bias is not None:
                         bias = bias * vec
                 else:
@@ -339,3 +340,8 @@ class _Matcher:
             spec["b_const"] = weights
         spec.update(bias=None if bias is None else np.ascontiguousarray(bias, np.float32), post=post, sum_src=sum_src)
         return Group(head, tuple(fused), cur, kind, spec)
+
+
+def _scaled(read_weights, scale):
+    """The weights ``read_weights()`` returns with a fused per-channel Multiply applied."""
+    return np.ascontiguousarray(read_weights() * scale, dtype=np.float32)

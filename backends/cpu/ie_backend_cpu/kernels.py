@@ -75,6 +75,19 @@ def value_of(src):
     return src.node.values[src.index]
 
 
+def is_constant(src):
+    """Whether the tensor ``src`` is a constant, without computing it (decompressed weights are computed
+    each time their value is read)."""
+    return src.node.stored_value(src.index) is not None
+
+
+def constant_reader(src):
+    """A function that reads the constant tensor ``src`` as contiguous float32: weights are read when their
+    kernel is built and dropped once it has its own copy, so that at most one layer's decompressed float16
+    weights are held at a time."""
+    return lambda: np.ascontiguousarray(value_of(src), dtype=np.float32)
+
+
 def shape_of(src):
     return tuple(src.node.output_shapes[src.index])
 
@@ -88,7 +101,7 @@ def tensor_problem(node):
     first output must be f32 (other types keep the reference's exact semantics), non-empty, of rank at most
     :data:`MAX_RANK`."""
     for src in node.inputs:
-        if value_of(src) is None and dtype_of(src) != F32:
+        if not is_constant(src) and dtype_of(src) != F32:
             return f"{element_type_name(dtype_of(src))} input"
     if node.output_dtypes and np.dtype(node.output_dtypes[0]) != F32:
         return f"{element_type_name(node.output_dtypes[0])} output"
@@ -193,8 +206,7 @@ def _spatial_pads(attrs, in_sp, out_sp, kernel_ext, strides):
 def conv_params(node):
     """The oneDNN convolution parameters of a (Group)Convolution layer; raises _NotNative."""
     x_shape, w_shape = shape_of(node.inputs[0]), shape_of(node.inputs[1])
-    w = value_of(node.inputs[1])
-    if w is None:
+    if not is_constant(node.inputs[1]):
         raise _NotNative("weights known only at run time")
     if len(x_shape) not in (3, 4, 5):
         raise _NotNative(f"rank {len(x_shape)} input")
@@ -211,7 +223,7 @@ def conv_params(node):
     out = _out(node)
     ext = [(kk - 1) * d + 1 for kk, d in zip(k, dil)]
     pad_l, pad_r, _ = _spatial_pads(attrs, x_shape[2:], out[2:], ext, strides)
-    return dict(weights=np.ascontiguousarray(w, dtype=np.float32), w_dims=list(w_shape), grouped=grouped,
+    return dict(weights=constant_reader(node.inputs[1]), w_dims=list(w_shape), grouped=grouped,
                 kernel=list(k), strides=strides, dilations=[d - 1 for d in dil], pad_l=pad_l, pad_r=pad_r, dst=out)
 
 
@@ -220,7 +232,7 @@ def _conv(node, in_shapes, threads, used):
     # Spatial and grouped convolutions run much faster on oneDNN's blocked layouts, even with a
     # reorder of the activations on either side; 1x1 ones are faster as a plain GEMM.
     blocked = p["grouped"] or any(kk > 1 for kk in p["kernel"])
-    prim = _ext.convolution(list(in_shapes[0]), p["weights"], p["w_dims"], p["dst"], p["strides"], p["dilations"],
+    prim = _ext.convolution(list(in_shapes[0]), p["weights"](), p["w_dims"], p["dst"], p["strides"], p["dilations"],
                             p["pad_l"], p["pad_r"], threads, blocked)
     run = prim.run
     return Kernel(lambda x, *_: run([x]), prim.impl)
@@ -319,9 +331,8 @@ def matmul_params(node):
     dst = batch + [a_dims[-2], b_dims[-1]]
     if int(np.prod(dst)) != int(np.prod(_out(node))):
         raise _NotNative("an output shape that does not match the operands")
-    b_const = value_of(node.inputs[1])
     return dict(a_dims=a_dims, a_strides=a_strides, b_dims=b_dims, b_strides=b_strides, dst=dst,
-                b_const=None if b_const is None else np.ascontiguousarray(b_const, np.float32))
+                b_const=constant_reader(node.inputs[1]) if is_constant(node.inputs[1]) else None)
 
 
 def _matmul(node, in_shapes, threads, used):

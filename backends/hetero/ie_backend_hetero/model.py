@@ -49,8 +49,9 @@ class HeteroModel(CompiledModel):
             src = r.inputs[0]
             name = output_name(src)
             self.outputs[name] = src.node.output_dtypes[src.index]
-            if src.node.values[src.index] is not None:
-                self.constants[name] = src.node.values[src.index]
+            value = src.node.values[src.index]
+            if value is not None:
+                self.constants[name] = value
         #: (layer name, layer type, index of the part that runs it or None) in graph order
         self.layers = [(n.name, n.type, owner.get(n.name)) for n in graph.nodes if n.type != "Result"]
         self.placement = placement
