@@ -58,6 +58,24 @@ memory::desc byte_md(size_t bytes) {
 
 dt dtype_of(bool bf16) { return bf16 ? dt::bf16 : dt::f32; }
 
+// dst[m, n] = a[m, k] b[k, n] (+ bias[n]) as a 1x1 convolution over nhwc views of a and dst (the same
+// buffers): oneDNN 3.2 runs f32 matmuls on AVX2 with its gemm, and such convolutions with brgemm kernels,
+// faster. None when oneDNN would not use a brgemm kernel for it.
+std::optional<dnnl::convolution_forward::primitive_desc> rows_conv_pd(memory::dim m, memory::dim k, memory::dim n,
+                                                                     bool with_bias, const dnnl::primitive_attr &attr) {
+    memory::desc src({1, k, m, 1}, dt::f32, dims_t{m * k, 1, k, k});
+    memory::desc dst({1, n, m, 1}, dt::f32, dims_t{m * n, 1, n, n});
+    memory::desc bias = with_bias ? memory::desc({n}, dt::f32, memory::format_tag::a) : memory::desc();
+    try {
+        dnnl::convolution_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
+                                                     algorithm::convolution_direct, src, any_md({n, k, 1, 1}, dt::f32),
+                                                     bias, dst, {1, 1}, {0, 0}, {0, 0}, {0, 0}, attr);
+        if (std::strncmp(pd.impl_info_str(), "brg", 3) == 0) return pd;
+    } catch (const dnnl::error &) {
+    }
+    return std::nullopt;
+}
+
 struct Tensor {
     dims_t dims;
     memory::desc md;
@@ -446,8 +464,32 @@ public:
         memory::desc biasmd = bias ? plain_md(bias_dims) : memory::desc();
         dnnl::primitive_attr attr = user_scratchpad_attr();
         attr.set_post_ops(make_post_ops(post, sum_src >= 0));
-        dnnl::matmul::primitive_desc pd(eng, amd, bmd, biasmd, dmd, attr);
         tensors[dst].md = plain_md(tensors[dst].dims, ot);
+        const size_t rank = b_dims.size();
+        const memory::dim k = b_dims[rank - 2], n = b_dims[rank - 1];
+        if (b_tensor < 0 && ct == dt::f32 && ot == dt::f32 && a_strides == dense_strides(a_dims) &&
+            std::all_of(b_dims.begin(), b_dims.end() - 2, [](memory::dim d) { return d == 1; })) {
+            memory::dim m = 1;
+            for (size_t d = 0; d + 1 < a_dims.size(); ++d) m *= a_dims[d];
+            if (auto cpd = rows_conv_pd(m, k, n, bias.has_value(), attr)) {
+                if (sum_src >= 0) residual_sum(step, sum_src, dst);
+                Exec e;
+                e.prim = dnnl::convolution_forward(*cpd);
+                e.args = {{DNNL_ARG_SRC, at, cpd->src_desc()}, {DNNL_ARG_DST, dst, cpd->dst_desc()}};
+                // the weights [n, k, 1, 1] viewed in b's buffer (b[k, n] through b_strides)
+                memory::desc view({n, k, 1, 1}, dt::f32, dims_t{b_strides[rank - 1], b_strides[rank - 2], 1, 1});
+                memory viewed(view, eng, const_cast<float *>(b->data()));
+                memory out(cpd->weights_desc(), eng);
+                dnnl::stream strm(eng);
+                dnnl::reorder(viewed, out).execute(strm, viewed, out);
+                strm.wait();
+                e.constants.emplace_back(DNNL_ARG_WEIGHTS, out);
+                if (bias) e.constants.emplace_back(DNNL_ARG_BIAS, constant_memory(*bias, {n}, cpd->bias_desc()));
+                finish_main(step, *cpd, std::move(e));
+                return;
+            }
+        }
+        dnnl::matmul::primitive_desc pd(eng, amd, bmd, biasmd, dmd, attr);
         if (sum_src >= 0) residual_sum(step, sum_src, dst);
         Exec e;
         e.prim = dnnl::matmul(pd);

@@ -217,6 +217,34 @@ def test_matmul_bias_relu(tmp_path):
     check(y, [x], {"x": rand(3, 5, 32)}, tmp_path, executed=["MatMul"], fused=["Add", "Relu"])
 
 
+@pytest.mark.parametrize("a_shape, n, transpose_b, tail", [
+    ((1, 128, 384), 96, True, "bias_relu"),
+    ((4, 7, 33), 50, False, "none"),
+    ((2, 64), 10, True, "bias"),
+    ((3, 1, 20), 17, False, "residual"),
+])
+def test_matmul_by_constant_weights_runs_as_a_brgemm_convolution(a_shape, n, transpose_b, tail, tmp_path):
+    """A MatMul by constant weights over the rows of a plain input runs as a 1x1 convolution over nhwc views of
+    the same buffers (oneDNN's brgemm kernels; its f32 matmul on AVX2 is a gemm), with the fused layers."""
+    k = a_shape[-1]
+    x = param(a_shape)
+    w = rand(n, k) if transpose_b else rand(k, n)
+    y = ops.matmul(x, ops.constant(w), False, transpose_b)
+    inputs, params = {"x": rand(*a_shape)}, [x]
+    if tail in ("bias", "bias_relu"):
+        y = ops.add(y, ops.constant(rand(n)))
+    if tail == "bias_relu":
+        y = ops.relu(y)
+    if tail == "residual":
+        r = param(a_shape[:-1] + (n,), "r")
+        y = ops.add(y, ops.relu(r))
+        inputs["r"], params = rand(*a_shape[:-1], n), [x, r]
+    _, compiled = check(y, params, inputs, tmp_path, executed=["MatMul"])
+    impl = next(impl for _, impl, _ in steps(compiled) if "conv" in impl or "gemm" in impl)
+    if ie_backend_cpu.cpu_isa().startswith(("avx2", "avx512")):
+        assert impl.startswith("brgconv"), impl
+
+
 def test_matmul_runtime_operands(tmp_path):
     a, b = param((2, 4, 8), "a"), param((2, 6, 8), "b")
     y = ops.softmax(ops.matmul(a, b, False, True), -1)
