@@ -830,6 +830,11 @@ def fmt(v, digits=2):
     return f"{v:.3f}"
 
 
+def peak_cell(r):
+    """An RSS child's peak and, in brackets, its growth over the RSS after the imports (MiB)."""
+    return f"{r['peak_mib']:.0f} (+{r['peak_mib'] - r['baseline_mib']:.0f})"
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
@@ -1012,7 +1017,7 @@ def report(args, results, rss, fp16, multi, meta):
                     cells.append("n/a")
                     continue
                 peaks[k] = r["peak_mib"]
-                cells.append(f"{r['peak_mib']:.0f} (+{r['peak_mib'] - r['baseline_mib']:.0f})")
+                cells.append(peak_cell(r))
             peer, _ = _argmin(peaks, ["ov-f32", "ov-default", "ort"])
             rows.append([name] + cells + [fmt_ratio(ratio(peaks.get("ie-f32"), peer))])
         L += table(["model"] + labels + ["ratio"], rows)
@@ -1032,8 +1037,7 @@ def report(args, results, rss, fp16, multi, meta):
             for r in (ie, ov):
                 cells.append(f"{fmt(r['cold_load_s'] * 1e3, 1)} ({fmt(r['cold_read_s'] * 1e3, 1)})"
                              if r.get("ok") else "n/a")
-            for r in (ie, ov):
-                cells.append(f"{r['peak_mib']:.0f} (+{r['peak_mib'] - r['baseline_mib']:.0f})" if r.get("ok") else "n/a")
+            cells += [peak_cell(r) if r.get("ok") else "n/a" for r in (ie, ov)]
             both = ie.get("ok") and ov.get("ok")
             cells.append(fmt_ratio(ratio(ie["cold_load_s"], ov["cold_load_s"])) if both else "n/a")
             cells.append(fmt_ratio(ratio(ie["peak_mib"], ov["peak_mib"])) if both else "n/a")
