@@ -32,7 +32,12 @@ def reference_kernel(node, numerics=F32, fallback=True):
     """
     ctx = node.context(numerics)
     compute = node.op.impl.compute
-    return Kernel(lambda *xs: compute(ctx, *xs), "ref_numpy", fallback, "no native kernel" if fallback else "")
+
+    def run(*xs):
+        out = compute(ctx, *xs)  # numpy gives scalars for 0-d results: native kernels reading them take arrays
+        return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)
+
+    return Kernel(run, "ref_numpy", fallback, "no native kernel" if fallback else "")
 
 
 class PerfCount(NamedTuple):

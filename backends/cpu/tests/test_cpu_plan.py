@@ -70,3 +70,21 @@ def test_a_bug_in_fusion_matching_is_not_hidden(tmp_path, monkeypatch):
     monkeypatch.setattr(fusion, "conv_params", broken)
     with pytest.raises(ZeroDivisionError):
         IEPlugin("CPU").load(_network(tmp_path))
+
+
+def test_a_reference_kernels_scalar_result_feeds_a_native_kernel(tmp_path):
+    """numpy gives a scalar, not an array, for some 0-d results (here the reference's Swish of a u8 index); the
+    native Gather reading it took only arrays and failed (a cpu_vs_reference fuzz finding)."""
+    b = NetBuilder("scalar_index")
+    index = b.op("Swish", b.parameter((), "u8", name="i"), name="index")
+    b.result(b.op("Gather", b.parameter((5, 3), name="x"), index, np.array(0, np.int64), version="opset8",
+                  name="row", batch_dims=0))
+    xml, weights = b.write(tmp_path)
+    net = IENetwork(xml, weights)
+    exec_net = IEPlugin("CPU").load(net, config={"PERF_COUNT": "YES"})
+    inputs = {"x": np.arange(15, dtype=np.float32).reshape(5, 3), "i": np.array(3, np.uint8)}
+    request = exec_net.requests[0]
+    request.infer(inputs)
+    counts = request.get_perf_counts()
+    assert counts["index"]["exec_type"] == "ref_numpy" and counts["row"]["exec_type"].startswith("native:gather")
+    np.testing.assert_array_equal(request.outputs["row"], IEPlugin("REFERENCE").load(net).infer(inputs)["row"])
