@@ -1239,6 +1239,8 @@ def main(argv=None):
                     f"peak {r['peak_mib']:.0f} MiB, cold load {r['cold_load_s'] * 1e3:.0f} ms" if r.get("ok") else f"n/a ({r.get('why')})"))
             rss[model["name"]] = per
             if model["xml_fp16"]:
+                for path in (model["xml_fp16"], os.path.splitext(model["xml_fp16"])[0] + ".bin"):
+                    Path(path).read_bytes()  # in the page cache for every engine, as the f32 files are by now
                 fp16[model["name"]] = {k: measure_rss(k, {**model, "xml": model["xml_fp16"]}, args.rss_runs)
                                        for k in FP16_ENGINES}
 
