@@ -170,11 +170,12 @@ class DeviceRegistry:
         return found
 
     def _lookup(self, name):
-        """(Backend class, provider) of device ``name``, or None; imports only the entry point named after
-        the device while that one provides it."""
+        """(Backend class, provider) of device ``name``, or None; imports the other entry points only when
+        none loaded so far (with the one named after the device) provides it."""
         with self._lock:
-            if self._backends is None and name.lower() in self._pending:
-                self._load_entry_points([name.lower()])
+            if self._backends is None:
+                if name.lower() in self._pending:
+                    self._load_entry_points([name.lower()])
                 entry = self._collect().get(name)
                 if entry is not None:
                     return entry

@@ -96,6 +96,7 @@ LOOKUP_SCRIPT = """
 import json, sys
 from ie_core import IECore, IEPlugin
 IEPlugin("TOYDEV")
+IEPlugin("TOYDEV")
 after_toy = sorted(m for m in ("toy_device", "toy_other", "ie_backend_broken_missing_module") if m in sys.modules)
 IEPlugin("OTHERDEV")
 after_other = sorted(m for m in ("toy_device", "toy_other") if m in sys.modules)
