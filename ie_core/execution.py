@@ -187,7 +187,7 @@ class GraphExecutor:
             for a in args:
                 last_use[a] = pos
             plan.append((step, args, tuple(slot_of[(o.node, o.index)] for o in step.outs)))
-        constants = slot_layout(graph, needed=set(last_use) | set(self.output_slots.values()))[1]
+        constants = _constants(graph, slot_of, set(last_use) | set(self.output_slots.values()))
         self.constants = [(s, store(v)) for s, v in constants] if store else constants
         keep = set(self.output_slots.values()) | {s for s, _ in constants}
         self._plan = [
@@ -321,18 +321,20 @@ def slot_layout(graph, needed=None):
     input name -> slot, output name -> slot). With ``needed`` (a set of slots) only those slots'
     constants are listed, so that decompressed weights (:class:`~ie_core.graph.Values`) nothing reads
     are never computed."""
-    slot_of, constants = {}, []
-    for n in graph.nodes:
-        for i in range(n.num_outputs):
-            slot = slot_of[(n, i)] = len(slot_of)
-            if n.stored_value(i) is not None and (needed is None or slot in needed):
-                constants.append((slot, n.values[i]))
+    ports = [(n, i) for n in graph.nodes for i in range(n.num_outputs)]
+    slot_of = {port: slot for slot, port in enumerate(ports)}
     input_slots = {p.name: slot_of[(p, 0)] for p in graph.parameters}
     output_slots = {}
     for r in graph.results:
         src = r.inputs[0]
         output_slots.setdefault(output_name(src), slot_of[(src.node, src.index)])
-    return slot_of, constants, input_slots, output_slots
+    return slot_of, _constants(graph, slot_of, needed), input_slots, output_slots
+
+
+def _constants(graph, slot_of, needed=None):
+    """[(slot, constant value)] of the graph's constant ports, of the slots in ``needed`` only if given."""
+    return [(slot_of[(n, i)], n.values[i]) for n in graph.nodes for i in range(n.num_outputs)
+            if n.stored_value(i) is not None and (needed is None or slot_of[(n, i)] in needed)]
 
 
 def merge_perf_counts(static_counts, times):

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from .limits import tensor_bytes
+
 
 def map_weights(path):
     """The weights file at ``path`` mapped read-only: pages are read when a Const's bytes are first touched,
@@ -39,8 +41,7 @@ def release_pages(value):
 def mapped_array(shape, dtype):
     """An uninitialised array in an anonymous mapping of its own, unmapped as soon as the array is freed
     (heap memory of this size could stay in the process after it is freed)."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = tensor_bytes(shape, dtype)
     if nbytes == 0:
         return np.empty(shape, dtype)
     flags = mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)  # faulted in at once: several times faster
