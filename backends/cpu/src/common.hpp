@@ -56,23 +56,28 @@ inline memory::desc plain_md(const dims_t &dims, memory::data_type dt = memory::
 
 using farray = pybind11::array_t<float, pybind11::array::c_style | pybind11::array::forcecast>;
 
-// A constant f32 array (plain `dims`) in the layout `want`, owned by the returned memory: reordered
-// straight from the array's buffer (no staging copy), or copied where `want` is the plain layout.
-inline memory constant_memory(const farray &value, const dims_t &dims, const memory::desc &want) {
+// A constant f32 array, seen through `view` (dims and strides over its buffer), in the layout `want`, owned
+// by the returned memory: reordered straight from the array's buffer (no staging copy), or copied where
+// `want` is the view's layout.
+inline memory constant_memory(const farray &value, const memory::desc &view, const memory::desc &want) {
     auto &eng = cpu_engine();
-    memory::desc user_md = plain_md(dims);
-    if (static_cast<size_t>(value.size()) * sizeof(float) != user_md.get_size())
-        throw std::invalid_argument("constant has the wrong number of elements");
+    if (view.get_size() > static_cast<size_t>(value.size()) * sizeof(float))
+        throw std::invalid_argument("constant has fewer elements than its view");
     memory out(want, eng);
-    if (want == user_md) {
-        std::memcpy(out.get_data_handle(), value.data(), user_md.get_size());
+    if (want == view) {
+        std::memcpy(out.get_data_handle(), value.data(), view.get_size());
         return out;
     }
-    memory user(user_md, eng, const_cast<float *>(value.data()));
+    memory user(view, eng, const_cast<float *>(value.data()));
     dnnl::stream strm(eng);
     dnnl::reorder(user, out).execute(strm, user, out);
     strm.wait();
     return out;
+}
+
+// constant_memory of an array of plain `dims`.
+inline memory constant_memory(const farray &value, const dims_t &dims, const memory::desc &want) {
+    return constant_memory(value, plain_md(dims), want);
 }
 
 inline dnnl::primitive_attr user_scratchpad_attr() {

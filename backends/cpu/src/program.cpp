@@ -478,12 +478,7 @@ public:
                 e.args = {{DNNL_ARG_SRC, at, cpd->src_desc()}, {DNNL_ARG_DST, dst, cpd->dst_desc()}};
                 // the weights [n, k, 1, 1] viewed in b's buffer (b[k, n] through b_strides)
                 memory::desc view({n, k, 1, 1}, dt::f32, dims_t{b_strides[rank - 1], b_strides[rank - 2], 1, 1});
-                memory viewed(view, eng, const_cast<float *>(b->data()));
-                memory out(cpd->weights_desc(), eng);
-                dnnl::stream strm(eng);
-                dnnl::reorder(viewed, out).execute(strm, viewed, out);
-                strm.wait();
-                e.constants.emplace_back(DNNL_ARG_WEIGHTS, out);
+                e.constants.emplace_back(DNNL_ARG_WEIGHTS, constant_memory(*b, view, cpd->weights_desc()));
                 if (bias) e.constants.emplace_back(DNNL_ARG_BIAS, constant_memory(*bias, {n}, cpd->bias_desc()));
                 finish_main(step, *cpd, std::move(e));
                 return;
@@ -496,16 +491,9 @@ public:
         e.args = {{DNNL_ARG_SRC, at, amd}, {DNNL_ARG_DST, dst, dmd}};
         if (bt >= 0)
             e.args.push_back({DNNL_ARG_WEIGHTS, bt, bmd});
-        else {
-            // b given in the logical (dims, strides) view of a plain array, reordered from the array itself
-            memory::desc view(b_dims, dt::f32, b_strides);
-            memory viewed(view, eng, const_cast<float *>(b->data()));
-            memory out(pd.weights_desc(), eng);
-            dnnl::stream strm(eng);
-            dnnl::reorder(viewed, out).execute(strm, viewed, out);
-            strm.wait();
-            e.constants.emplace_back(DNNL_ARG_WEIGHTS, out);
-        }
+        else  // b given in the logical (dims, strides) view of a plain array
+            e.constants.emplace_back(DNNL_ARG_WEIGHTS,
+                                     constant_memory(*b, memory::desc(b_dims, dt::f32, b_strides), pd.weights_desc()));
         if (bias) e.constants.emplace_back(DNNL_ARG_BIAS, constant_memory(*bias, bias_dims, biasmd));
         finish_main(step, pd, std::move(e));
     }
