@@ -1,11 +1,15 @@
 """NaN and zero-size tensors, the same on every installed device.
 
-NaN: ReLU and MaxPool compute what OpenVINO's reference implementation does, and its
-CPU plugin agrees (compared against OpenVINO f32): ReLU(NaN) = 0 (``x > 0 ? x : 0``);
-MaxPool takes a tap only if it is greater than the lowest float and the taps before it,
-so NaN never wins and a window of NaNs gives the lowest float. AvgPool propagates NaN.
-Softmax follows its specified formula exp(x - max) / sum(exp(x - max)): a row with a NaN or
-+inf is NaN throughout (OpenVINO's CPU plugin differs there; its reference does not).
+NaN: the min and max of the specifications' formulas are IEEE 754 minNum/maxNum (numpy's
+fmin/fmax; see ie_core.ops.elementwise): a NaN operand gives the other operand. So ReLU(NaN)
+= 0, Clamp(NaN) is its lower bound, HSigmoid(NaN) = 0, Maximum(NaN, c) = c, ReduceMax skips
+NaN (NaN only where every value is), and MaxPool's window maximum, which starts from the
+lowest float, never takes a NaN (a window of NaNs gives the lowest float). That is what
+OpenVINO's CPU plugin computes wherever its result does not depend on operand order
+(compared against OpenVINO f32 below). Every other op propagates NaN: Exp(NaN) = NaN
+(OpenVINO's CPU plugin gives +inf), AvgPool. Softmax follows its specified formula
+exp(x - max) / sum(exp(x - max)): a row with a NaN or +inf is NaN throughout (OpenVINO's CPU
+plugin differs there; its reference does not).
 
 Zero-size tensors: a layer whose outputs are all empty has nothing to compute (it is
 folded at load: no device runs it); a layer with a non-empty output computed from empty
@@ -38,6 +42,11 @@ def with_nans(shape, fraction=0.2):
     return x
 
 
+def _conv(b, x):
+    return b.op("Convolution", x, RNG.standard_normal((16, 16, 3, 3)).astype(np.float32) * 0.1, strides=[1, 1],
+                pads_begin=[1, 1], pads_end=[1, 1], dilations=[1, 1])
+
+
 def run(b, inputs, device, tmp_path, config=None):
     """(outputs, exec_type per layer) of the NetBuilder's network on ``device``."""
     xml, weights = b.write(tmp_path)
@@ -49,6 +58,11 @@ def run(b, inputs, device, tmp_path, config=None):
 
 NAN_CASES = {
     "relu": lambda b, x: b.op("Relu", x, name="out"),
+    "clamp": lambda b, x: b.op("Clamp", x, name="out", min=-0.5, max=0.75),
+    "hsigmoid": lambda b, x: b.op("HSigmoid", x, name="out", version="opset5"),
+    "maximum_constant": lambda b, x: b.op("Maximum", x, np.float32(0.25), name="out"),
+    "conv_clamp": lambda b, x: b.op("Clamp", _conv(b, x), name="out", min=0.0, max=6.0),
+    "conv_hsigmoid": lambda b, x: b.op("HSigmoid", _conv(b, x), name="out", version="opset5"),
     "max_pool": lambda b, x: b.op("MaxPool", x, name="out", **POOL),
     "max_pool_3x3_padded": lambda b, x: b.op("MaxPool", x, name="out", **dict(
         POOL, kernel=[3, 3], pads_begin=[1, 1], pads_end=[1, 1])),
@@ -69,15 +83,59 @@ def test_nan_as_openvino(case, device, tmp_path):
     x = with_nans((2, 16, 8, 8))
     xml, _ = b.write(tmp_path)
     expected = openvino_infer(xml, {"data": x})[0]
-    actual, exec_types, _ = run(b, {"data": x}, device, tmp_path)
+    actual, exec_types, counts = run(b, {"data": x}, device, tmp_path)
     actual = actual[next(iter(actual))]
     if expected.dtype.kind == "f":
         assert_close(actual, expected)
         np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
     else:
         np.testing.assert_array_equal(actual, expected)
-    if device == "CPU" and case in ("relu", "max_pool"):
+    if device == "CPU" and case in ("conv_clamp", "conv_hsigmoid"):
+        assert counts["out"]["status"] == "OPTIMIZED_OUT", "the activation fused into the convolution is checked"
+    elif device == "CPU" and case in ("relu", "max_pool", "clamp", "hsigmoid", "maximum_constant"):
         assert exec_types["out"] != "ref_numpy", "the native kernel is what this case checks"
+
+
+FORMULA_CASES = {
+    # name: (layer, the specification's formula with min/max as fmin/fmax, whether CPU runs it natively)
+    "exp": (lambda b, x: b.op("Exp", x, name="out"), np.exp, True),
+    "conv_exp": (lambda b, x: b.op("Exp", b.op("Convolution", x, np.eye(16, dtype=np.float32).reshape(16, 16, 1, 1),
+                                               strides=[1, 1], pads_begin=[0, 0], pads_end=[0, 0], dilations=[1, 1]),
+                                   name="out"),
+                 lambda x: np.exp(np.einsum("oi,nihw->nohw", np.eye(16, dtype=np.float32), x)), True),
+    "hard_sigmoid": (lambda b, x: b.op("HardSigmoid", x, np.float32(0.2), np.float32(0.5), name="out"),
+                     lambda x: np.fmax(0, np.fmin(1, np.float32(0.2) * x + np.float32(0.5))), False),
+    "maximum_nan_constant": (lambda b, x: b.op("Maximum", x, np.array([1.0, np.nan] * 4, np.float32), name="out"),
+                             lambda x: np.fmax(x, np.array([1.0, np.nan] * 4, np.float32)), False),
+    "minimum_runtime": (lambda b, x: b.op("Minimum", x, b.op("Negative", x), name="out"),
+                        lambda x: np.fmin(x, -x), False),
+    "reduce_max": (lambda b, x: b.op("ReduceMax", x, np.array([2, 3], np.int64), name="out", keep_dims=False),
+                   lambda x: np.fmax.reduce(x, axis=(2, 3)), True),
+    "reduce_min_rows_of_nan": (lambda b, x: b.op("ReduceMin", x, np.array([3], np.int64), name="out",
+                                                  keep_dims=True),
+                               lambda x: np.fmin.reduce(x, axis=3, keepdims=True), True),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", sorted(FORMULA_CASES))
+def test_nan_by_the_specification(case, device, tmp_path):
+    """Where OpenVINO's CPU plugin gives another number (Exp(NaN) = +inf) or an order-dependent one (ReduceMax,
+    Maximum with a NaN second operand), against the specification's formula, on every element of the input
+    (NaN, +-inf, rows of NaN). Where the CPU device's oneDNN kernel would differ, the layer runs with a NaN fix-up
+    pass (Exp), or through the reference (Maximum/Minimum without a NaN-free constant operand)."""
+    layer, formula, native = FORMULA_CASES[case]
+    b = NetBuilder(case)
+    b.result(layer(b, b.parameter((2, 16, 8, 8), name="data")))
+    x = with_nans((2, 16, 8, 8))
+    with np.errstate(invalid="ignore"):
+        expected = formula(x)
+    actual, exec_types, _ = run(b, {"data": x}, device, tmp_path)
+    np.testing.assert_array_equal(np.isnan(actual["out"]), np.isnan(expected))
+    finite = ~np.isnan(expected)
+    assert_close(actual["out"][finite], expected[finite])
+    if device == "CPU":
+        assert (exec_types["out"] != "ref_numpy") == native
 
 
 @pytest.mark.parametrize("device", DEVICES)

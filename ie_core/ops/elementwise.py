@@ -4,6 +4,13 @@ Select, activations and math functions, Convert/ConvertLike.
 Most ops here are one-liners over numpy; :func:`_binary` and :func:`_unary` build
 and register one class per op from a numpy function so that each op keeps its
 semantics in a single class.
+
+NaN: the ``min`` and ``max`` of the specifications' formulas (Maximum, Minimum, Clamp,
+HSigmoid, HSwish, HardSigmoid; ReLU's ``max(0, x)``) are IEEE 754 minNum/maxNum, numpy's
+``fmin``/``fmax``: a NaN operand gives the other operand, so Clamp(NaN) is its lower
+bound, ReLU(NaN) and HSigmoid(NaN) are 0. This is what OpenVINO's CPU plugin computes
+wherever its result does not depend on the order of the operands. Every other op
+propagates NaN (Exp(NaN) is NaN).
 """
 
 import math
@@ -134,8 +141,8 @@ _binary("Subtract", lambda ctx, a, b: np.subtract(a, b))
 _binary("Multiply", lambda ctx, a, b: np.multiply(a, b))
 _binary("Divide", _divide, doc="a / b; integer division floors when m_pythondiv (default), else truncates.")
 _binary("Power", _power)
-_binary("Maximum", lambda ctx, a, b: np.maximum(a, b))
-_binary("Minimum", lambda ctx, a, b: np.minimum(a, b))
+_binary("Maximum", lambda ctx, a, b: np.fmax(a, b), doc="max(a, b); NaN gives the other operand (maxNum).")
+_binary("Minimum", lambda ctx, a, b: np.fmin(a, b), doc="min(a, b); NaN gives the other operand (minNum).")
 _binary("SquaredDifference", lambda ctx, a, b: np.square(np.subtract(a, b)))
 _binary("FloorMod", lambda ctx, a, b: np.mod(a, b), doc="Remainder with the sign of the divisor.")
 _binary("Mod", lambda ctx, a, b: np.fmod(a, b), doc="Remainder with the sign of the dividend (truncated).")
@@ -289,7 +296,12 @@ def _clamp(ctx, x):
     lo, hi = ctx.attrs.float("min"), ctx.attrs.float("max")
     if _is_int(x.dtype):
         lo, hi = math.ceil(lo), math.floor(hi)
-    return np.clip(x, lo, hi)
+    return _clip(x, lo, hi)
+
+
+def _clip(x, lo, hi):
+    """min(max(x, lo), hi) with maxNum/minNum: NaN gives ``lo``."""
+    return np.fmin(np.fmax(x, lo), hi)
 
 
 def _swish(ctx, x, beta=None):
@@ -308,7 +320,7 @@ def _selu(ctx, x, alpha, lambda_):
 
 
 def _hard_sigmoid(ctx, x, alpha, beta):
-    return np.clip(_scalar(alpha, x.dtype) * x + _scalar(beta, x.dtype), 0, 1)
+    return np.fmax(0, np.fmin(1, _scalar(alpha, x.dtype) * x + _scalar(beta, x.dtype)))
 
 
 def _round(ctx, x):
@@ -333,15 +345,15 @@ def _identity_for_int(fn):
 
 
 _unary("Relu", lambda ctx, x: np.where(x > 0, x, np.zeros((), x.dtype)), float_math=False,
-       doc="x where x > 0, else 0 (NaN gives 0, as in OpenVINO's reference).")
+       doc="x where x > 0, else 0 (maxNum: NaN gives 0).")
 _unary("Sigmoid", lambda ctx, x: _sigmoid(x))
 _unary("Tanh", lambda ctx, x: np.tanh(x))
 _unary("Clamp", _clamp, float_math=False, doc="Clip to [min, max] (attributes; rounded inwards for integers).")
 _unary("Gelu", _gelu, versions=(2, 7), doc="GELU: exact erf form (v2), or approximation_mode erf/tanh (v7).")
 _unary("Swish", _swish, versions=(4,), inputs=(1, 2),
        doc="x * sigmoid(beta * x), beta an optional scalar input (default 1).")
-_unary("HSwish", lambda ctx, x: x * np.clip(x + 3, 0, 6) / 6, versions=(4,))
-_unary("HSigmoid", lambda ctx, x: np.clip(x + 3, 0, 6) / 6, versions=(5,))
+_unary("HSwish", lambda ctx, x: x * _clip(x + 3, 0, 6) / 6, versions=(4,))
+_unary("HSigmoid", lambda ctx, x: _clip(x + 3, 0, 6) / 6, versions=(5,))
 _unary("HardSigmoid", _hard_sigmoid, inputs=(3,),
        doc="max(0, min(1, alpha * x + beta)); alpha and beta are scalar inputs.")
 _unary("Elu", _elu)

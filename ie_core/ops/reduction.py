@@ -89,20 +89,20 @@ class ReduceMean(_Reduce):
 
 @op("ReduceMax")
 class ReduceMax(_Reduce):
-    """Maximum over axes."""
+    """Maximum over axes; NaNs are skipped (maxNum), a NaN only where all the values are."""
 
     @staticmethod
     def _fn(x, axes, keep):
-        return x.max(axis=axes, keepdims=keep)
+        return np.fmax.reduce(x, axis=axes, keepdims=keep)
 
 
 @op("ReduceMin")
 class ReduceMin(_Reduce):
-    """Minimum over axes."""
+    """Minimum over axes; NaNs are skipped (minNum), a NaN only where all the values are."""
 
     @staticmethod
     def _fn(x, axes, keep):
-        return x.min(axis=axes, keepdims=keep)
+        return np.fmin.reduce(x, axis=axes, keepdims=keep)
 
 
 @op("ReduceProd")

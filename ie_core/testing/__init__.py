@@ -34,6 +34,11 @@ What each group checks:
   same dtypes and shapes). A network the device refuses at load
   (``NotSupportedError``/``UnsupportedOpError``) must have layers its ``query()``
   reports unsupported; the test is then skipped with the reason.
+* **special values** (``test_special_values_match_reference[case]``): inputs with
+  NaN and infinities through the ops whose formulas take a min or a max (IEEE
+  minNum/maxNum: Clamp(NaN) is its lower bound), Exp, MaxPool, reductions and
+  activations after a convolution give REFERENCE's non-finite values exactly and
+  the others within ``tolerance``.
 * **query/compile agreement** (``test_query_agrees_with_compile[case]``):
   ``query()`` answers for every layer; for each layer that runs, its exec_type
   equals the one ``get_perf_counts()`` reports, ``native`` is False exactly for

@@ -384,6 +384,54 @@ CATALOGUE = (
 )
 
 
+# --------------------------------------------------------------------------- special values
+
+_PADDED_3X3 = dict(strides=(1, 1), pads_begin=(1, 1), pads_end=(1, 1), dilations=(1, 1))
+
+
+def _special(name, layer):
+    def build_(b, rng):
+        b.result(layer(b, b.parameter((2, 3, 4, 5)), rng))
+    return Case(f"special_{name}", build_)
+
+
+def _after_conv(type_, **attrs):
+    return lambda b, x, rng: b.op(type_, b.op("Convolution", x, _weights(rng, 3, 3, 3, 3, scale=0.1), **_PADDED_3X3),
+                                  **attrs)
+
+
+#: The networks the suite feeds NaN and infinities (``test_special_values_match_reference``): the ops whose
+#: formulas take a min or a max (read as IEEE minNum/maxNum, see :mod:`ie_core.ops.elementwise`), Exp, and
+#: activations a device may fuse into a convolution.
+SPECIAL_VALUE_CASES = (
+    _special("Relu", lambda b, x, rng: b.op("Relu", x)),
+    _special("Clamp", lambda b, x, rng: b.op("Clamp", x, min=-0.5, max=0.75)),
+    _special("HSigmoid", lambda b, x, rng: b.op("HSigmoid", x, version="opset5")),
+    _special("HSwish", lambda b, x, rng: b.op("HSwish", x, version="opset4")),
+    _special("Exp", lambda b, x, rng: b.op("Exp", x)),
+    _special("Maximum_constant", lambda b, x, rng: b.op("Maximum", x, _weights(rng, 1, 3, 1, 1))),
+    _special("Minimum_constant_first", lambda b, x, rng: b.op("Minimum", _weights(rng, 5), x)),
+    _special("Maximum", lambda b, x, rng: b.op("Maximum", x, b.parameter((2, 3, 4, 5)))),
+    _special("ReduceMax", lambda b, x, rng: b.op("ReduceMax", x, np.array([2, 3], np.int64), keep_dims=False)),
+    _special("ReduceMin", lambda b, x, rng: b.op("ReduceMin", x, np.array([1], np.int64), keep_dims=True)),
+    _special("MaxPool", lambda b, x, rng: b.op("MaxPool", x, strides=(1, 1), pads_begin=(0, 0), pads_end=(0, 0),
+                                               kernel=(2, 2), rounding_type="floor", auto_pad="explicit")),
+    _special("Convolution_Clamp", _after_conv("Clamp", min=0.0, max=6.0)),
+    _special("Convolution_HSigmoid", _after_conv("HSigmoid", version="opset5")),
+    _special("Convolution_Exp", _after_conv("Exp")),
+)
+
+
+def special_values(array, rng):
+    """``array`` (float) with about 15% NaN, 3% +inf and 3% -inf, and its first row along the last axis all NaN."""
+    x = array.copy()
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[rng.random(x.shape) < 0.03] = np.inf
+    x[rng.random(x.shape) < 0.03] = -np.inf
+    x.reshape(-1, x.shape[-1])[0] = np.nan
+    return x
+
+
 def heavy_network(b, rng):
     """Enough work (a few hundred MFLOP) that an inference is still running when start_async returns."""
     x = b.parameter((1, 32, 56, 56))

@@ -12,7 +12,7 @@ from ..errors import ConfigError, InferenceError, InputError, InputNameError, No
 from ..pipeline import start_stages
 from ..plugins import api_compatible, registry_for
 from ..tensor import HOST, to_allocator, to_host
-from .catalogue import CATALOGUE, HEAVY, MLP, build, seeded
+from .catalogue import CATALOGUE, HEAVY, MLP, SPECIAL_VALUE_CASES, build, seeded, special_values
 
 #: Seconds a test waits for an inference or a callback before it reports a hang.
 HANG_TIMEOUT = 300
@@ -190,6 +190,20 @@ class ConformanceSuite:
         network = write_network(case, tmp_path)
         exec_net = self.load_or_skip(network)
         self.check_outputs(exec_net.infer(network.inputs()), network)
+
+    @pytest.mark.parametrize("case", SPECIAL_VALUE_CASES, ids=lambda c: c.name)
+    def test_special_values_match_reference(self, case, tmp_path):
+        if case.name in self.deviations:
+            pytest.skip(f"{self.device} deviates from REFERENCE by design: {self.deviations[case.name]}")
+        network = write_network(case, tmp_path)
+        exec_net = self.load_or_skip(network)
+        rng = seeded(f"{case.name}/special")
+        inputs = {name: special_values(x, rng) for name, x in network.inputs().items()}
+        expected = IEPlugin("REFERENCE").load(network.ie_network()).infer(inputs)
+        outputs = exec_net.infer(inputs)
+        for name, value in expected.items():
+            assert_matches(outputs[name], value, self.tolerance_for(network.name),
+                           f"{self.device} {network.name} output {name}")
 
     # ------------------------------------------------------------------ query and compile
 

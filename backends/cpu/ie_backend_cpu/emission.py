@@ -130,7 +130,7 @@ def _emit(prog, grp, tensor, new, policy):
         prog.softmax(name, tensor(n.inputs[0]), new(n), spec["axis"])
     elif kind == "eltwise":
         alg, alpha, beta = spec["act"]
-        prog.eltwise(name, tensor(spec["src"]), new(n), alg, alpha, beta)
+        prog.eltwise(name, tensor(spec["src"]), new(n), alg, alpha, beta, spec["nan_value"])
     else:  # binary
         a = tensor(spec["a"])
         bv = value_of(spec["b"])

@@ -30,6 +30,9 @@ from .kernels import (
     BINARY,
     ELTWISE_TYPES,
     F32,
+    HSIGMOID_STEPS,
+    NAN_FREE_SECOND_OPERAND,
+    NAN_RESULTS,
     _NotNative,
     canonical_type,
     conv_params,
@@ -38,6 +41,7 @@ from .kernels import (
     eltwise_params,
     is_constant,
     matmul_params,
+    nan_free_constant,
     pool_params,
     shape_of,
     tensor_problem,
@@ -86,6 +90,16 @@ def activation(node):
     except _NotNative:
         return None
     return alg, float(alpha), float(beta)
+
+
+def post_ops(node):
+    """The oneDNN post-ops of an element-wise activation layer that follows a convolution or MatMul, or None
+    where the post-ops cannot give its result for NaN (:data:`~.kernels.NAN_RESULTS`)."""
+    t = canonical_type(node)
+    if t == "HSigmoid":
+        return HSIGMOID_STEPS
+    act = activation(node)
+    return None if act is None or t in NAN_RESULTS else (act,)
 
 
 def _channel_vector(value, out_shape, axis):
@@ -149,7 +163,7 @@ class _Matcher:
             return None
         act = activation(n)
         if act is not None and shape_of(n.inputs[0]) == tuple(n.output_shapes[0]) and len(n.output_shapes[0]) > 0:
-            return Group(n, (), n, "eltwise", {"act": act, "src": n.inputs[0]})
+            return Group(n, (), n, "eltwise", {"act": act, "src": n.inputs[0], "nan_value": NAN_RESULTS.get(t)})
         return None
 
     def _reduce_mean(self, n):
@@ -277,12 +291,14 @@ class _Matcher:
         if t == "Subtract" and is_constant(a) and np.size(value_of(a)) == 1 and shape_of(b) == out:
             # scalar - x: x * -1 + scalar (BERT's attention-mask chain: 1 - mask)
             c = float(np.asarray(value_of(a), np.float32).reshape(()))
-            return Group(n, (), n, "eltwise", {"act": ("eltwise_linear", -1.0, c), "src": b})
+            return Group(n, (), n, "eltwise", {"act": ("eltwise_linear", -1.0, c), "src": b, "nan_value": None})
         swap = False
         if shape_of(a) != out or is_constant(a):
             if not commutative or shape_of(b) != out or is_constant(b):
                 return None
             a, b, swap = b, a, True
+        if t in NAN_FREE_SECOND_OPERAND and not nan_free_constant(b):
+            return None
         bs = shape_of(b)
         if len(bs) > len(out):
             return None
@@ -327,10 +343,10 @@ class _Matcher:
                     break
                 sum_src = other
             else:
-                act = activation(nxt) if t not in BINARY else None
-                if act is None or len(post) >= MAX_POST_OPS:
+                steps = post_ops(nxt) if t not in BINARY else None
+                if steps is None or len(post) + len(steps) > MAX_POST_OPS:
                     break
-                post.append(act)
+                post.extend(steps)
             fused.append(nxt)
             cur = nxt
         spec = dict(spec)

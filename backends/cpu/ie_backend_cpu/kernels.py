@@ -36,6 +36,11 @@ BINARY = {
     "Minimum": ("binary_min", True),
 }
 
+#: Binary ops whose oneDNN kernel is IEEE minNum/maxNum only while its second operand holds no NaN: the max and
+#: min instructions return the second operand where either one is NaN. They run natively with a NaN-free constant
+#: second operand, and through the reference otherwise.
+NAN_FREE_SECOND_OPERAND = frozenset({"Maximum", "Minimum"})
+
 #: op type -> (oneDNN algorithm, alpha, beta) for attribute-free unary ops
 UNARY = {
     "Relu": ("eltwise_relu", 0.0, 0.0),
@@ -50,6 +55,15 @@ UNARY = {
     "SoftPlus": ("eltwise_soft_relu", 1.0, 0.0),
     "Mish": ("eltwise_mish", 0.0, 0.0),
 }
+
+#: Activations whose oneDNN kernel maps NaN to another number than the specification's formula, with min and
+#: max as IEEE minNum/maxNum (ie_core.ops.elementwise), gives: op type -> that result. oneDNN's exp clamps its
+#: input first (NaN gives +inf); its hardsigmoid takes the min before the max (NaN gives 1). A native pass
+#: writes the result where the input is NaN, so these run standalone.
+NAN_RESULTS = {"Exp": float("nan"), "HSigmoid": 0.0}
+
+#: HSigmoid as post-ops (a fused chain has no input to fix up): clip's max comes first, so NaN gives 0
+HSIGMOID_STEPS = (("eltwise_linear", 1.0 / 6.0, 0.5), ("eltwise_clip", 0.0, 1.0))
 
 #: the element-wise activations (:func:`eltwise_params`)
 ELTWISE_TYPES = frozenset(set(UNARY) | {"Clamp", "Elu", "Gelu", "Swish"})
@@ -86,6 +100,14 @@ def constant_reader(src):
     kernel is built and dropped once it has its own copy, so that at most one layer's decompressed float16
     weights are held at a time."""
     return lambda: np.ascontiguousarray(value_of(src), dtype=np.float32)
+
+
+def nan_free_constant(src):
+    """Whether the tensor ``src`` is a constant holding no NaN."""
+    if not is_constant(src):
+        return False
+    value = np.asarray(value_of(src))
+    return value.dtype.kind != "f" or not np.isnan(value).any()
 
 
 def shape_of(src):
@@ -366,17 +388,23 @@ def _binary(node, in_shapes, threads, used):
         if any(x != o and x != 1 for x, o in zip(s, out)):
             raise _NotNative("operands that do not broadcast to the output")
     swap = a != out and b == out and commutative
+    if canonical_type(node) in NAN_FREE_SECOND_OPERAND:
+        if nan_free_constant(node.inputs[1]):
+            swap = False
+        elif nan_free_constant(node.inputs[0]):
+            swap = True
+        else:
+            raise _NotNative("no constant operand free of NaN")
     if swap:
         a, b = b, a
-    expand_a = a != out  # oneDNN broadcasts only src1: materialise src0's broadcast
     prim = _ext.binary(alg, list(out), list(b), list(out), list(out), threads)
     run = prim.run
-    if swap:
-        return Kernel(lambda x, y: run([y, x]), prim.impl)
-    if expand_a:
+    first, second = (1, 0) if swap else (0, 1)
+    if a != out:  # oneDNN broadcasts only src1: materialise src0's broadcast
         full = out
-        return Kernel(lambda x, y: run([np.broadcast_to(np.asarray(x, np.float32).reshape(a), full), y]), prim.impl)
-    return Kernel(lambda x, y: run([x, y]), prim.impl)
+        return Kernel(lambda *xy: run([np.broadcast_to(np.asarray(xy[first], np.float32).reshape(a), full),
+                                       xy[second]]), prim.impl)
+    return Kernel(lambda *xy: run([xy[first], xy[second]]), prim.impl)
 
 
 def eltwise_params(node):
@@ -409,7 +437,8 @@ def _eltwise(node, in_shapes, threads, used):
     if tuple(in_shapes[0]) != tuple(node.output_shapes[0]):
         raise _NotNative("an output shape other than the input's")
     alg, alpha, beta = eltwise_params(node)
-    prim = _ext.eltwise(alg, list(node.output_shapes[0]) or [1], _out(node), float(alpha), float(beta), threads)
+    prim = _ext.eltwise(alg, list(node.output_shapes[0]) or [1], _out(node), float(alpha), float(beta),
+                        NAN_RESULTS.get(canonical_type(node)), threads)
     run = prim.run
     return Kernel(lambda x, *_: run([x]), prim.impl)
 

@@ -136,6 +136,14 @@ inline void softmax_nan_rows(float *y, int64_t outer, int64_t n, int64_t inner) 
         }
 }
 
+// dst[i] = value where src[i] is NaN: for activations whose oneDNN kernel maps NaN to another number than the
+// opset's formula gives, with its min and max read as IEEE minNum/maxNum (Exp(NaN) is NaN, HSigmoid(NaN) is 0).
+inline void nan_result(const float *src, float *dst, int64_t n, float value) {
+#pragma omp parallel for simd if (n > 65536)
+    for (int64_t i = 0; i < n; ++i)
+        if (src[i] != src[i]) dst[i] = value;
+}
+
 // (outer, n, inner) of `dims` split around `axis`.
 inline std::array<int64_t, 3> around_axis(const dims_t &dims, int axis) {
     std::array<int64_t, 3> split{1, dims.empty() ? 1 : dims[axis], 1};

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -135,7 +136,7 @@ public:
     std::vector<py::ssize_t> out_shape;
     std::string impl;
     int threads = 0;
-    std::function<void(float *)> finish;  // applied to the output after the primitive, if set
+    std::function<void(const std::vector<const float *> &, float *)> finish;  // (inputs, output), after the primitive
 
     template <typename P, typename PD>
     void init(const PD &pd, const dims_t &out_dims) {
@@ -210,7 +211,7 @@ public:
             prim.execute(strm, margs);
             if (dst_reorder.on) dst_reorder.execute(strm, inner_dst, user_dst);
             strm.wait();
-            if (finish) finish(dst);
+            if (finish) finish(srcs, dst);
         }
         return std::move(out);
     }
@@ -280,8 +281,9 @@ std::shared_ptr<Primitive> make_binary(const std::string &alg, const dims_t &a, 
     return p;
 }
 
+// With `nan_value`, the output holds it where the input is NaN.
 std::shared_ptr<Primitive> make_eltwise(const std::string &alg, const dims_t &dims, const dims_t &out_shape,
-                                        float alpha, float beta, int threads) {
+                                        float alpha, float beta, std::optional<float> nan_value, int threads) {
     ThreadGuard guard(threads);
     dnnl::eltwise_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference, algorithm_named(alg),
                                              plain_md(dims), plain_md(dims), alpha, beta, user_scratchpad_attr());
@@ -289,6 +291,12 @@ std::shared_ptr<Primitive> make_eltwise(const std::string &alg, const dims_t &di
     p->init<dnnl::eltwise_forward>(pd, out_shape);
     p->threads = threads;
     p->add_input(DNNL_ARG_SRC, plain_md(dims));
+    if (nan_value) {
+        const int64_t n = static_cast<int64_t>(plain_md(dims).get_size() / sizeof(float));
+        p->finish = [value = *nan_value, n](const std::vector<const float *> &srcs, float *y) {
+            nan_result(srcs[0], y, n, value);
+        };
+    }
     return p;
 }
 
@@ -315,7 +323,9 @@ std::shared_ptr<Primitive> make_softmax(const dims_t &dims, int axis, const dims
     p->threads = threads;
     p->add_input(DNNL_ARG_SRC, plain_md(dims));
     auto split = around_axis(dims, axis);
-    p->finish = [split](float *y) { softmax_nan_rows(y, split[0], split[1], split[2]); };
+    p->finish = [split](const std::vector<const float *> &, float *y) {
+        softmax_nan_rows(y, split[0], split[1], split[2]);
+    };
     return p;
 }
 
@@ -346,7 +356,7 @@ PYBIND11_MODULE(_ext, m) {
     m.def("binary", &make_binary, py::arg("algorithm"), py::arg("a"), py::arg("b"), py::arg("dst"),
           py::arg("out_shape"), py::arg("threads") = 0);
     m.def("eltwise", &make_eltwise, py::arg("algorithm"), py::arg("dims"), py::arg("out_shape"),
-          py::arg("alpha") = 0.f, py::arg("beta") = 0.f, py::arg("threads") = 0);
+          py::arg("alpha") = 0.f, py::arg("beta") = 0.f, py::arg("nan_value") = std::nullopt, py::arg("threads") = 0);
     m.def("prelu", &make_prelu, py::arg("dims"), py::arg("weights_dims"), py::arg("out_shape"),
           py::arg("threads") = 0);
     m.def("softmax", &make_softmax, py::arg("dims"), py::arg("axis"), py::arg("out_shape"), py::arg("threads") = 0);

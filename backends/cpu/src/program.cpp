@@ -122,6 +122,17 @@ struct SoftmaxNanRowsKernel : NativeKernel {
     }
 };
 
+struct NanResultKernel : NativeKernel {
+    float value;
+    int64_t count;
+    NanResultKernel(float v, int64_t n) : value(v), count(n) {}
+    void execute(dnnl::stream &strm, const std::unordered_map<int, memory> &args) const override {
+        strm.wait();
+        iecpu::nan_result(static_cast<const float *>(buffer_of(args, DNNL_ARG_SRC)),
+                          static_cast<float *>(buffer_of(args, DNNL_ARG_DST)), count, value);
+    }
+};
+
 struct LayerNormKernel : NativeKernel {
     ie_tf::LayerNorm norm;
     explicit LayerNormKernel(ie_tf::LayerNorm n) : norm(std::move(n)) {}
@@ -392,19 +403,29 @@ public:
         finish_main(step, pd, std::move(e));
     }
 
-    void eltwise(const std::string &name, int src, int dst, const std::string &alg, float alpha, float beta) {
+    // With `nan_value`, a native pass writes it where src is NaN (so dst cannot take src's buffer).
+    void eltwise(const std::string &name, int src, int dst, const std::string &alg, float alpha, float beta,
+                 std::optional<float> nan_value) {
         ThreadGuard guard(threads);
         Step &step = new_step(name);
         memory::desc smd = md(src);
         dnnl::eltwise_forward::primitive_desc pd(cpu_engine(), dnnl::prop_kind::forward_inference,
                                                  algorithm_named(alg), smd, smd, alpha, beta, user_scratchpad_attr());
         tensors[dst].md = smd;
-        step.inplace_src = src;
-        step.inplace_dst = dst;
         Exec e;
         e.prim = dnnl::eltwise_forward(pd);
         e.args = {{DNNL_ARG_SRC, src, smd}, {DNNL_ARG_DST, dst, smd}};
         finish_main(step, pd, std::move(e));
+        if (!nan_value) {
+            step.inplace_src = src;
+            step.inplace_dst = dst;
+            return;
+        }
+        Exec fix;
+        const auto count = static_cast<int64_t>(smd.get_size() / sizeof(float));
+        fix.native = std::make_shared<NanResultKernel>(*nan_value, count);
+        fix.args = {{DNNL_ARG_SRC, src, smd}, {DNNL_ARG_DST, dst, smd}};
+        step.execs.push_back(std::move(fix));
     }
 
     // a (op) b with b a tensor of a's shape, or (b_tensor < 0) the constant `b` broadcast from b_dims.

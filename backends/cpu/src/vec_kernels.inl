@@ -166,20 +166,20 @@ void mvn_blocks(const float *x, float *y, const MvnShape &sh, int64_t begin, int
 }
 
 // ---------------------------------------------------------------------------- reductions
-// Sums accumulate in double; max and min propagate NaN.
+// Sums accumulate in double; max and min are IEEE maxNum/minNum (fmax/fmin): they skip NaN, which is the result
+// only where every value is NaN.
 
 template <RedOp OP>
 double red_init() {
-    if constexpr (OP == RedOp::max) return -std::numeric_limits<double>::infinity();
-    if constexpr (OP == RedOp::min) return std::numeric_limits<double>::infinity();
+    if constexpr (OP == RedOp::max || OP == RedOp::min) return std::numeric_limits<double>::quiet_NaN();
     if constexpr (OP == RedOp::prod) return 1.0;
     return 0.0;
 }
 
 template <RedOp OP>
 double red_step(double acc, float v) {
-    if constexpr (OP == RedOp::max) return std::isnan(v) || std::isnan(acc) ? NAN : std::max(acc, double(v));
-    if constexpr (OP == RedOp::min) return std::isnan(v) || std::isnan(acc) ? NAN : std::min(acc, double(v));
+    if constexpr (OP == RedOp::max) return std::fmax(acc, double(v));
+    if constexpr (OP == RedOp::min) return std::fmin(acc, double(v));
     if constexpr (OP == RedOp::prod) return acc * v;
     if constexpr (OP == RedOp::l1) return acc + std::fabs(double(v));
     if constexpr (OP == RedOp::l2) return acc + double(v) * double(v);
@@ -196,22 +196,25 @@ float red_finish(double acc, int64_t n) {
 template <RedOp OP>
 float reduce_row(const float *x, int64_t r) {
     if constexpr (OP == RedOp::max || OP == RedOp::min) {
-        float m = static_cast<float>(red_init<OP>());
-        int nan = 0;
+        // the comparisons skip NaN; `seen` tells a row of NaNs from one whose maximum is -inf
+        int seen = 0;
+        float m;
         if constexpr (OP == RedOp::max) {
-#pragma omp simd reduction(max : m) reduction(| : nan)
+            m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m) reduction(| : seen)
             for (int64_t i = 0; i < r; ++i) {
                 m = x[i] > m ? x[i] : m;
-                nan |= x[i] != x[i];
+                seen |= x[i] == x[i];
             }
         } else {
-#pragma omp simd reduction(min : m) reduction(| : nan)
+            m = std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(min : m) reduction(| : seen)
             for (int64_t i = 0; i < r; ++i) {
                 m = x[i] < m ? x[i] : m;
-                nan |= x[i] != x[i];
+                seen |= x[i] == x[i];
             }
         }
-        return nan ? NAN : m;
+        return seen ? m : NAN;
     } else if constexpr (OP == RedOp::prod) {
         double a = 1.0;
 #pragma omp simd reduction(* : a)

@@ -41,12 +41,12 @@
 
 inline float softplus(float x) { return fmax(x, 0.0f) + log1p(exp(-fabs(x))); }
 
-/* x < lo / x > hi comparisons are false for NaN, which passes through as numpy's clip does */
-inline float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+/* min(max(x, lo), hi) with IEEE maxNum/minNum (fmax/fmin): NaN gives lo, as in ie_core.ops.elementwise */
+inline float clampf(float x, float lo, float hi) { return fmin(fmax(x, lo), hi); }
 
 inline float activate(float x, int act, float alpha, float beta) {
     switch (act) {
-    case ACT_RELU: return x < 0.0f ? 0.0f : x;
+    case ACT_RELU: return x > 0.0f ? x : 0.0f;
     case ACT_CLAMP: return clampf(x, alpha, beta);
     case ACT_GELU_ERF: return 0.5f * x * erfc(-x * M_SQRT1_2_F);
     case ACT_GELU_TANH: return 0.5f * x * (1.0f + tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));

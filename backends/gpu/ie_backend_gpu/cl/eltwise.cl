@@ -10,9 +10,6 @@ __kernel void unary(__global const DATA_T* x, __global DATA_T* y, int count, int
     if (i < count) STORE(y, i, activate(LOAD(x, i), act, alpha, beta));
 }
 
-/* numpy's maximum/minimum propagate NaN */
-inline float maxf(float a, float b) { return (isnan(a) || a > b) ? a : b; }
-inline float minf(float a, float b) { return (isnan(a) || a < b) ? a : b; }
 
 /* the input offsets of output element ``i``: meta = dims, then ``inputs`` stride lists */
 inline void broadcast_offsets(__global const int* meta, int ndim, int inputs, int i, int* offsets) {
@@ -47,8 +44,8 @@ BINARY(add, x + y)
 BINARY(subtract, x - y)
 BINARY(multiply, x * y)
 BINARY(divide, x / y)
-BINARY(maximum, maxf(x, y))
-BINARY(minimum, minf(x, y))
+BINARY(maximum, fmax(x, y))
+BINARY(minimum, fmin(x, y))
 BINARY(power, pow(x, y))
 BINARY(squared_difference, (x - y) * (x - y))
 

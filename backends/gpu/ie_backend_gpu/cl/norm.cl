@@ -15,8 +15,8 @@
 
 inline float combine(float a, float b, int op) {
     switch (op) {
-    case RED_MAX: return (isnan(a) || a > b) ? a : b;
-    case RED_MIN: return (isnan(a) || a < b) ? a : b;
+    case RED_MAX: return fmax(a, b); /* maxNum: NaN only where every value is */
+    case RED_MIN: return fmin(a, b);
     case RED_PROD: return a * b;
     default: return a + b;
     }
@@ -103,7 +103,7 @@ void reduce(__global const DATA_T* x, __global DATA_T* y, __global const int* me
         base += (rest % meta[d]) * meta[kept + d];
         rest /= meta[d];
     }
-    const float init = op == RED_MAX ? -INFINITY : (op == RED_MIN ? INFINITY : (op == RED_PROD ? 1.0f : 0.0f));
+    const float init = op == RED_MAX || op == RED_MIN ? NAN : (op == RED_PROD ? 1.0f : 0.0f);
     float acc = init;
     for (int r = lid; r < count; r += RED_WG) {
         int rr = r, offset = base;

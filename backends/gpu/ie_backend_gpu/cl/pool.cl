@@ -1,6 +1,6 @@
 /* 2-D pooling on NCHW tensors: one work-item per output element.
  *
- * MaxPool: padding never wins; a window entirely in padding gives the lowest float.
+ * MaxPool: padding and NaN never win; a window without a winner gives the lowest float.
  * AvgPool: the divisor is the whole kernel when ``full_divisor`` (exclude-pad false with
  * padding), else the window's taps inside the input (0 when none).
  */
@@ -18,7 +18,7 @@ __kernel void maxpool(__global const DATA_T* x, __global DATA_T* y, int H, int W
             const int iw = ow * SW - PW + kw * DW;
             if (iw < 0 || iw >= W) continue;
             const float v = LOAD(p, ih * W + iw);
-            if (isnan(v) || v > m) m = v;
+            if (v > m) m = v;
         }
     }
     STORE(y, (plane * OH + oh) * OW + ow, m);
