@@ -9,7 +9,7 @@ oneDNN post-ops, runs of native layers become one native program that keeps
 oneDNN's blocked layouts between layers and reuses the buffers of a
 per-stream arena. Native (oneDNN): Convolution, GroupConvolution (incl.
 depthwise), MatMul, MaxPool, AvgPool, global ReduceMean, Add, Subtract,
-Multiply, Divide, Maximum, Minimum, Relu, Sigmoid, Tanh, Clamp, Elu, Exp, Log,
+Multiply, Divide, Maximum, Minimum, Relu, Sigmoid, Tanh, Clamp, Elu, Exp,
 Sqrt, Abs, Gelu, Swish, HSwish, HSigmoid, SoftPlus, Mish, PRelu, Softmax and
 Reshape/Squeeze/Unsqueeze; ScaledDotProductAttention and LayerNorm (MVN over
 the last axis) run the kernels of :mod:`ie_backend_cpu.transformer` inside the
