@@ -87,7 +87,10 @@ FP16_ENGINES = ("ie-f32", "ov-f32")  # the engines of the fp16-IR section (the O
 TARGET_MULTI_TPUT = 1.0  # N processes: ie-core f32 aggregate throughput >= 1.0x OpenVINO f32's
 TARGET_MULTI_P90 = 1.2  # N processes: ie-core f32 p90 <= 1.2x OpenVINO f32's
 
-SETTLE_S = 0.02  # pause between blocks of different engines: lets idle worker threads stop spinning
+#: pause between blocks of different engines, so that the last engine's idle worker threads stop
+#: spinning first: ONNX Runtime's intra-op threads spin 50-60 ms after its last run (measured on the
+#: 2-core AMD EPYC machine by the process's CPU time while it slept)
+SETTLE_S = 0.1
 
 
 def log(msg):
@@ -781,6 +784,7 @@ def machine_info():
     import ie_backend_cpu
 
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    info["spin"] = ie_backend_cpu.SPIN_POLICY
     info["isa"] = (f"{ie_backend_cpu.cpu_isa()} (oneDNN's effective ISA, which ie-core's own kernels follow: "
                    f"{ie_backend_cpu.native_isa()})" + (f", capped by ONEDNN_MAX_CPU_ISA={cap}" if cap else ""))
     return info
@@ -877,6 +881,7 @@ def report(args, results, rss, fp16, multi, meta):
              f"RAM {m['ram']}, {m['os']}")
     L.append(f"- CPU flags: {m['flags']}")
     L.append(f"- instruction set: {m['isa']}")
+    L.append(f"- ie-core's GNU OpenMP spin-waits: {m['spin']}")
     L.append("- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     L.append(f"- noise: load average {meta['load_before']} before, {meta['load_after']} after; "
              f"CPU steal time during the run {meta['steal']}")
@@ -1211,6 +1216,8 @@ def main(argv=None):
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], REPO) if sys.argv[0] else "bench.py"] + sys.argv[1:]),
+        # loads ie_backend_cpu, so before prepare_model imports torch, whose libgomp.so.1 would keep
+        # GNU OpenMP's default spin count (see ie_backend_cpu.SPIN_POLICY)
         "machine": machine_info(),
         "versions": versions(),
         "load_before": " ".join(f"{v:.2f}" for v in os.getloadavg()),
